@@ -477,19 +477,17 @@ Term make_resource_term(Heap& heap, OffHeapObject* resource) {
 
 OffHeapObject* resource_object(Term t) { return reinterpret_cast<OffHeapObject*>(box_ptr(t)[1]); }
 
-Term make_handle_term(Heap& heap, const HandleView& h) {
-  Term* p = heap.allocate_words(5);
-  p[0] = make_header(Subtag::kHandle, 4);
-  p[1] = h.domain;
-  p[2] = h.generation;
-  p[3] = h.id;
-  p[4] = h.type_tag;
+Term make_handle_term(Heap& heap, RemoteResource* handle) {
+  Term* p = heap.allocate_words(2);
+  p[0] = make_header(Subtag::kHandle, 1);
+  p[1] = reinterpret_cast<Term>(static_cast<OffHeapObject*>(handle));
+  handle->acquire();
+  heap.keep(handle);
   return make_boxed(p);
 }
 
-HandleView handle_view(Term t) {
-  const Term* p = box_ptr(t);
-  return {p[1], p[2], p[3], p[4]};
+RemoteResource* handle_object(Term t) {
+  return static_cast<RemoteResource*>(reinterpret_cast<OffHeapObject*>(box_ptr(t)[1]));
 }
 
 // ---------------------------------------------------------------- copying
@@ -571,6 +569,8 @@ Term copy_term(Heap& to, Term t) {
     }
     case Subtag::kResource:
       return make_resource_term(to, resource_object(t));
+    case Subtag::kHandle:
+      return make_handle_term(to, handle_object(t));
     default: {
       // Flat objects: numbers, refs, funs, external pids/ports, handles.
       Term* p = to.allocate_words(1 + arity);

@@ -15,7 +15,7 @@ namespace nifhost::core {
 
 class OffHeapObject {
  public:
-  enum class Type : std::uint8_t { kBinary, kResource };
+  enum class Type : std::uint8_t { kBinary, kResource, kRemoteResource };
   explicit OffHeapObject(Type t) : type_(t) {}
   OffHeapObject(const OffHeapObject&) = delete;
   OffHeapObject& operator=(const OffHeapObject&) = delete;
@@ -55,6 +55,27 @@ class RefcBinary final : public OffHeapObject {
   void destroy() override { delete this; }
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+};
+
+// A resource that lives in an isolated worker: the host holds terms that point
+// here (Subtag::kHandle); when the last one goes, destroy() tells the worker so
+// the resource's destructor runs there. Backends subclass it.
+class RemoteResource : public OffHeapObject {
+ public:
+  RemoteResource(std::uint64_t domain, std::uint64_t generation, std::uint64_t id,
+                 std::uint64_t type_tag)
+      : OffHeapObject(Type::kRemoteResource),
+        domain_(domain),
+        generation_(generation),
+        id_(id),
+        type_tag_(type_tag) {}
+  std::uint64_t domain() const { return domain_; }          // which worker
+  std::uint64_t generation() const { return generation_; }  // which incarnation of it
+  std::uint64_t id() const { return id_; }                  // the worker's handle
+  std::uint64_t type_tag() const { return type_tag_; }      // the resource type
+
+ private:
+  std::uint64_t domain_, generation_, id_, type_tag_;
 };
 
 }  // namespace nifhost::core

@@ -60,7 +60,7 @@ enum class Subtag : unsigned {
   kExtPid = 8,     // [hdr] node-atom, id, serial, creation
   kExtPort = 9,    // [hdr] node-atom, id, creation
   kResource = 10,  // [hdr] Resource* (in-process resource object)
-  kHandle = 11,    // [hdr] domain, generation, handle id, type-tag (remote resource)
+  kHandle = 11,    // [hdr] RemoteResource* (a resource living in an isolated worker)
 };
 
 // What a term is, in Erlang's own classification (and term-order rank).

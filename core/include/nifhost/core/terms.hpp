@@ -156,14 +156,9 @@ Term make_resource_term(Heap& heap, OffHeapObject* resource);
 OffHeapObject* resource_object(Term t);
 
 // Remote resource handles (kHandle): what an isolated backend hands the host.
-struct HandleView {
-  std::uint64_t domain;
-  std::uint64_t generation;
-  std::uint64_t id;
-  std::uint64_t type_tag;
-};
-Term make_handle_term(Heap& heap, const HandleView& h);
-HandleView handle_view(Term t);
+// The term points at the RemoteResource, kept alive by the heap.
+Term make_handle_term(Heap& heap, RemoteResource* handle);
+RemoteResource* handle_object(Term t);
 
 // ---------------------------------------------------------------- copying
 // Words needed to copy t onto another heap.
