@@ -8,12 +8,11 @@
 //     OwnedTerm t = *nifhost::testing::gen_term();
 //     ...
 //   }
-#include <rapidcheck.h>
-
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <rapidcheck.h>
 #include <string>
 #include <vector>
 
@@ -29,21 +28,42 @@ struct OwnedTerm {
 };
 
 struct TermGenOptions {
-  int max_depth = 4;           // nesting depth of containers
-  std::size_t max_width = 6;   // elements per container (usually)
-  bool identifiers = true;     // pids, ports and references
-  bool foreign_nodes = true;   // identifiers of other nodes (external pids/ports/refs)
-  bool large = false;          // occasionally large containers, binaries and bignums
-  bool big_maps = true;        // maps past 32 keys (the BEAM's HAMT maps)
+  int max_depth = 4;          // nesting depth of containers
+  std::size_t max_width = 6;  // elements per container (usually)
+  bool identifiers = true;    // pids, ports and references
+  bool foreign_nodes = true;  // identifiers of other nodes (external pids/ports/refs)
+  bool large = false;         // occasionally large containers, binaries and bignums
+  bool big_maps = true;       // maps past 32 keys (the BEAM's HAMT maps)
 };
 
 namespace detail {
 
 inline core::Term gen_atom(core::Heap&) {
-  static const char* const kFixed[] = {
-      "ok", "error", "true", "false", "undefined", "a", "b", "z", "nonode@nohost", "Hello",
-      "hello world", "", "end", "fun", "receive", "_x", "a@b", "with'quote", "with\\backslash",
-      "caf\xc3\xa9", "\xc5\x9d", "\xe2\x82\xac", "ab\ncd", "\xf0\x9f\x98\x80", "abc_DEF_123"};
+  static const char* const kFixed[] = {"ok",
+                                       "error",
+                                       "true",
+                                       "false",
+                                       "undefined",
+                                       "a",
+                                       "b",
+                                       "z",
+                                       "nonode@nohost",
+                                       "Hello",
+                                       "hello world",
+                                       "",
+                                       "end",
+                                       "fun",
+                                       "receive",
+                                       "_x",
+                                       "a@b",
+                                       "with'quote",
+                                       "with\\backslash",
+                                       "caf\xc3\xa9",
+                                       "\xc5\x9d",
+                                       "\xe2\x82\xac",
+                                       "ab\ncd",
+                                       "\xf0\x9f\x98\x80",
+                                       "abc_DEF_123"};
   int pick = *rc::gen::inRange(0, 10);
   if (pick < 7) {
     auto i = *rc::gen::inRange<std::size_t>(0, std::size(kFixed));
@@ -76,9 +96,14 @@ inline core::Term gen_integer(core::Heap& heap, const TermGenOptions& o) {
       return core::make_integer(heap, *rc::gen::arbitrary<std::int64_t>());
     case 4: {
       // Around the small/bignum and int32/int64 boundaries.
-      static const std::int64_t kEdges[] = {core::kSmallMax, core::kSmallMin, core::kSmallMax + 1,
-                                            core::kSmallMin - 1, 2147483647, -2147483648LL,
-                                            2147483648LL, -2147483649LL,
+      static const std::int64_t kEdges[] = {core::kSmallMax,
+                                            core::kSmallMin,
+                                            core::kSmallMax + 1,
+                                            core::kSmallMin - 1,
+                                            2147483647,
+                                            -2147483648LL,
+                                            2147483648LL,
+                                            -2147483649LL,
                                             std::numeric_limits<std::int64_t>::max(),
                                             std::numeric_limits<std::int64_t>::min()};
       return core::make_integer(heap, *rc::gen::elementOf(std::vector<std::int64_t>(
@@ -97,14 +122,31 @@ inline core::Term gen_integer(core::Heap& heap, const TermGenOptions& o) {
 }
 
 inline core::Term gen_float(core::Heap& heap) {
-  static const double kFixed[] = {0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1.0e10, 1.0e-5, 123456789.0,
-                                  1.0e21, 1.0e22, 1.0e-10, 3.141592653589793, 1.7976931348623157e308,
-                                  2.2250738585072014e-308, 5.0e-324, 9007199254740993.0, 1.0e15,
-                                  1.0e16, 0.001, 100.0};
+  static const double kFixed[] = {0.0,
+                                  -0.0,
+                                  1.0,
+                                  -1.0,
+                                  0.1,
+                                  0.5,
+                                  1.0e10,
+                                  1.0e-5,
+                                  123456789.0,
+                                  1.0e21,
+                                  1.0e22,
+                                  1.0e-10,
+                                  3.141592653589793,
+                                  1.7976931348623157e308,
+                                  2.2250738585072014e-308,
+                                  5.0e-324,
+                                  9007199254740993.0,
+                                  1.0e15,
+                                  1.0e16,
+                                  0.001,
+                                  100.0};
   switch (*rc::gen::inRange(0, 3)) {
     case 0:
-      return core::make_float(heap, *rc::gen::elementOf(std::vector<double>(std::begin(kFixed),
-                                                                            std::end(kFixed))));
+      return core::make_float(
+          heap, *rc::gen::elementOf(std::vector<double>(std::begin(kFixed), std::end(kFixed))));
     case 1:
       return core::make_float(heap, static_cast<double>(*rc::gen::inRange(-100000, 100000)) / 64.0);
     default: {
@@ -140,9 +182,10 @@ inline core::Term gen_bitstring(core::Heap& heap, const TermGenOptions& o) {
 
 inline core::Term gen_identifier(core::Heap& heap, const TermGenOptions& o) {
   bool foreign = o.foreign_nodes && *rc::gen::inRange(0, 4) == 0;
-  core::Term node = foreign ? core::atom(*rc::gen::element(std::string("a@host"),
-                                                           std::string("other@example.org")))
-                            : core::atoms::kNonode;
+  core::Term node =
+      foreign
+          ? core::atom(*rc::gen::element(std::string("a@host"), std::string("other@example.org")))
+          : core::atoms::kNonode;
   std::uint32_t creation = foreign ? *rc::gen::inRange<std::uint32_t>(1, 5) : 0;
   switch (*rc::gen::inRange(0, 3)) {
     case 0:
@@ -202,8 +245,9 @@ inline core::Term gen_container(core::Heap& heap, const TermGenOptions& o, int d
       if (o.big_maps && *rc::gen::inRange(0, 8) == 0) n = *rc::gen::inRange<std::size_t>(30, 70);
       std::vector<core::Term> keys, values;
       for (std::size_t i = 0; i < n; ++i) {
-        keys.push_back(*rc::gen::arbitrary<bool>() ? gen_any(heap, o, depth + 1)
-                                                   : core::make_small(static_cast<std::int64_t>(i)));
+        keys.push_back(*rc::gen::arbitrary<bool>()
+                           ? gen_any(heap, o, depth + 1)
+                           : core::make_small(static_cast<std::int64_t>(i)));
         values.push_back(gen_any(heap, o, depth + 1));
       }
       // Drop duplicate keys by retrying with fewer entries.
