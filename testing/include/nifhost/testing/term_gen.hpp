@@ -189,7 +189,9 @@ inline core::Term gen_identifier(core::Heap& heap, const TermGenOptions& o) {
   std::uint32_t creation = foreign ? *rc::gen::inRange<std::uint32_t>(1, 5) : 0;
   switch (*rc::gen::inRange(0, 3)) {
     case 0:
-      return core::make_pid(heap, node, *rc::gen::inRange<std::uint32_t>(0, 1u << 27),
+      // A local pid's number has 15 significant bits and its serial 13, as
+      // binary_to_term/1 enforces.
+      return core::make_pid(heap, node, *rc::gen::inRange<std::uint32_t>(0, 1u << 15),
                             *rc::gen::inRange<std::uint32_t>(0, 8), creation);
     case 1:
       return core::make_port(heap, node, *rc::gen::inRange<std::uint64_t>(0, 1u << 27), creation);
