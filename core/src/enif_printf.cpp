@@ -3,8 +3,9 @@
 //
 // Every ordinary conversion is handed, one at a time and with its own flags,
 // width, precision and length modifier, to the C library's snprintf, so it
-// prints exactly as printf would. %T prints the term as ~p does (print_term);
-// its flags, width and precision are ignored.
+// prints exactly as printf would. %T prints the term as the BEAM's own term
+// printer does, with its width and precision rules (erts_term_printer.hpp).
+#include <climits>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +15,7 @@
 #include <string>
 
 #include "enif_common.hpp"
-#include "nifhost/core/text.hpp"
+#include "erts_term_printer.hpp"
 
 namespace core = nifhost::core;
 
@@ -61,22 +62,41 @@ void format(std::string& out, const char* fmt, va_list ap) {
     }
     const char* start = p++;
     std::string spec = "%";
-    while (*p != '\0' && std::strchr("-+ #0'I", *p) != nullptr) spec.push_back(*p++);
+    // %T's own reading of the flags, width and precision, as the BEAM's
+    // erts_printf_format reads them (a lone '.' leaves the precision unset).
+    bool left_adjust = false;
+    int width = -1;
+    int precision = -1;
+    auto add_digit = [](int& v, char c) {
+      int d = c - '0';
+      v = v < 0 ? d : v > (INT_MAX - d) / 10 ? INT_MAX : v * 10 + d;
+    };
+    while (*p != '\0' && std::strchr("-+ #0'I", *p) != nullptr) {
+      if (*p == '-') left_adjust = true;
+      spec.push_back(*p++);
+    }
     if (*p == '*') {
-      spec += std::to_string(va_arg(args, int));
+      width = va_arg(args, int);
+      spec += std::to_string(width);
       ++p;
     } else {
-      while (*p >= '0' && *p <= '9') spec.push_back(*p++);
+      while (*p >= '0' && *p <= '9') {
+        add_digit(width, *p);
+        spec.push_back(*p++);
+      }
     }
     if (*p == '.') {
       ++p;
       if (*p == '*') {
-        int precision = va_arg(args, int);
+        precision = va_arg(args, int);
         if (precision >= 0) spec += "." + std::to_string(precision);
         ++p;
       } else {
         spec.push_back('.');
-        while (*p >= '0' && *p <= '9') spec.push_back(*p++);
+        while (*p >= '0' && *p <= '9') {
+          add_digit(precision, *p);
+          spec.push_back(*p++);
+        }
       }
     }
     Length length = Length::kNone;
@@ -230,13 +250,10 @@ void format(std::string& out, const char* fmt, va_list ap) {
         }
         break;
       }
-      case 'T': {
-        ERL_NIF_TERM term = va_arg(args, ERL_NIF_TERM);
-        // A raised exception's non-value is no term; say what it is rather than crash.
-        out +=
-            term == core::enif::kNonValue ? std::string("THE_NON_VALUE") : core::print_term(term);
+      case 'T':
+        core::enif::append_erts_percent_t(out, va_arg(args, ERL_NIF_TERM), width, precision,
+                                          left_adjust);
         break;
-      }
       default:
         // Not a conversion printf knows: written as it stands (as glibc does).
         out.append(start, static_cast<std::size_t>(p - start));

@@ -607,19 +607,7 @@ TEST_F(EnifTerms, SnprintfTruncatesAndReturnsTheFullLength) {
   EXPECT_EQ(enif_snprintf(nullptr, 0, "%d", 12345), 5);
 }
 
-TEST_F(EnifTerms, SnprintfPercentTPrintsTermsAsTildeP) {
-  for (const char* text : {"{ok, [1, 2.5, <<\"bin\">>, #{k => v}]}", "\"abc\"", "'hello world'",
-                           "-123456789012345678901234567890", "[1 | 2]"}) {
-    auto etf = oracle().encode_text(text);
-    ASSERT_TRUE(etf.has_value());
-    auto printed = oracle().print(*etf);
-    ASSERT_TRUE(printed.has_value());
-    char buf[512];
-    int n = enif_snprintf(buf, sizeof buf, "<%T>", beam_term(text));
-    EXPECT_EQ(std::string(buf), "<" + *printed + ">") << text;
-    EXPECT_EQ(n, static_cast<int>(printed->size()) + 2);
-  }
-}
+// %T itself is checked against the BEAM's own printer in enif_printf_test.cpp.
 
 int call_vsnprintf(char* buf, size_t size, const char* fmt, ...) {
   va_list ap;
