@@ -35,6 +35,9 @@ std::optional<BackendKind> parse_backend_kind(std::string_view name);
 // What to load, and the limits an isolated backend enforces on it.
 struct LibrarySpec {
   std::filesystem::path path;
+  // The module the library is loaded for (erlang:load_nif/2's calling module):
+  // the entry's name must match. Empty: accept the library's own name.
+  std::string module;
   // ETF bytes of the term passed to the library's load callback (empty: 0).
   std::vector<std::uint8_t> load_info_etf;
   // Isolation domain: libraries with the same non-empty domain share a worker.
@@ -71,10 +74,12 @@ struct FunctionInfo {
 struct LibraryInfo {
   std::string module;
   std::string path;
-  int nif_major = 0, nif_minor = 0;
+  int nif_major = 0, nif_minor = 0;  // the ErlNifEntry's version (0.0 for metadata libraries)
   std::string vm_variant;
   std::string min_erts;
   bool via_metadata = false;  // loaded through nif_get_metadata, not nif_init
+  unsigned metadata_version = 0;  // the metadata table's abi_version (metadata libraries)
+  std::string module_version;     // the metadata's module_version (metadata libraries)
   std::vector<FunctionInfo> functions;
 };
 
@@ -82,6 +87,9 @@ struct LibraryInfo {
 struct Caller {
   Heap* heap = nullptr;
   Term self = kNilTerm;  // its pid (a local pid term), or nil for none
+  // Isolated backends: this call's deadline, overriding LibrarySpec::call_deadline
+  // when non-zero. The in-process backend cannot interrupt a call and ignores it.
+  std::chrono::milliseconds deadline{0};
 };
 
 // An Erlang exception as the NIF raised it.

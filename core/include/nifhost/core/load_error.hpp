@@ -20,6 +20,7 @@ enum class LoadErrc {
   kNoFunction,     // no function with that name/arity
   kWorker,         // an isolated backend's worker could not be started or died while loading
   kUnavailable,    // the backend is not available on this machine
+  kBadArg,         // badarg: the request itself is malformed (e.g. load info that is not ETF)
 };
 
 const char* load_errc_name(LoadErrc code);  // the BEAM's atom text, e.g. "bad_lib"
