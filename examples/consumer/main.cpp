@@ -1,6 +1,7 @@
 // Builds a term with the installed nifhost, encodes it as ETF and prints it.
 #include <cstdio>
 
+#include "nifhost/core/atom_table.hpp"
 #include "nifhost/core/etf.hpp"
 #include "nifhost/core/terms.hpp"
 #include "nifhost/core/text.hpp"
