@@ -56,8 +56,13 @@ BeamOracle& oracle() {
 }
 
 Bytes atom_ext(std::string_view name) {
-  Bytes out = {kVersion, kAtom, 0, static_cast<std::uint8_t>(name.size())};
-  out.insert(out.end(), name.begin(), name.end());
+  // Built with reserve + push_back: GCC 12 at -O2 warns falsely (array-bounds)
+  // on an insert after an initializer list.
+  Bytes out;
+  out.reserve(4 + name.size());
+  for (std::uint8_t b : {kVersion, kAtom, std::uint8_t{0}, static_cast<std::uint8_t>(name.size())})
+    out.push_back(b);
+  for (char c : name) out.push_back(static_cast<std::uint8_t>(c));
   return out;
 }
 
