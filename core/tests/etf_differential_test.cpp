@@ -181,7 +181,7 @@ TEST_F(EtfDifferential, ErlReencodesOurEncodingIdentically) {
   }
   auto answers = run(lines);
   ASSERT_EQ(answers.size(), terms.size());
-  std::size_t identical = 0, shown = 0, hamt = 0, differ_hamt = 0;
+  std::size_t identical = 0, same_term = 0, shown = 0, hamt = 0;
   for (std::size_t i = 0; i < terms.size(); ++i) {
     bool big_map = holds_hamt_map(terms[i]);
     hamt += big_map ? 1 : 0;
@@ -190,7 +190,17 @@ TEST_F(EtfDifferential, ErlReencodesOurEncodingIdentically) {
       ++identical;
       continue;
     }
-    differ_hamt += big_map ? 1 : 0;
+    // A map of more than 32 keys keyed by atoms (or pids/ports) has no fixed
+    // order: the BEAM hashes those keys' in-memory words, so even two runs of
+    // erl disagree. Such a map must still be the same term (=:=).
+    if (big_map && theirs) {
+      Heap h;
+      auto back = decode(*theirs, h);
+      if (back && nifhost::core::identical(*back, terms[i])) {
+        ++same_term;
+        continue;
+      }
+    }
     if (shown++ < 5)
       ADD_FAILURE() << "term " << i << (big_map ? " (holds a map of more than 32 keys)" : "")
                     << ": ours " << to_hex(ours[i]).substr(0, 400) << "\n erl "
@@ -198,9 +208,9 @@ TEST_F(EtfDifferential, ErlReencodesOurEncodingIdentically) {
   }
   std::printf(
       "differential: %zu terms, %zu identical (%zu hold maps of more than 32 keys, "
-      "%zu of those differ)\n",
-      terms.size(), identical, hamt, differ_hamt);
-  EXPECT_EQ(identical, terms.size());
+      "%zu of those differ in key order and are =:= to erl's)\n",
+      terms.size(), identical, hamt, same_term);
+  EXPECT_EQ(identical + same_term, terms.size());
 }
 
 TEST_F(EtfDifferential, ErlDecodesOurCompressedEncodings) {
