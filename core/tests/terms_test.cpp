@@ -1,13 +1,14 @@
 // Term building, reading, heaps and copying.
-#include <gtest/gtest.h>
-#include <rapidcheck/gtest.h>
+#include "nifhost/core/terms.hpp"
 
 #include <limits>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
 #include "nifhost/core/atom_table.hpp"
 #include "nifhost/core/heap.hpp"
-#include "nifhost/core/terms.hpp"
 
 using namespace nifhost::core;
 
