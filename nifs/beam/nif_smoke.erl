@@ -93,7 +93,8 @@ functions(nh_upgrade) ->
 functions(nh_faults) ->
     [{segfault, 0}, {abort, 0}, {wild_write, 2}, {read_secret, 2}, {infinite_loop, 0},
      {stack_overflow, 1}, {memory_bomb, 0}, {exit, 1}, {raise_from_thread, 0},
-     {double_free, 0}, {divide_by_zero, 0}, {raise_signal, 1}, {sleep_ms, 1}, {ok, 0}];
+     {double_free, 0}, {divide_by_zero, 0}, {raise_signal, 1}, {scribble_shm, 0}, {sleep_ms, 1},
+     {ok, 0}];
 functions(nh_meta) ->
     [{hello, 0}, {sum, 2}, {dirty_sum, 1}];
 functions(nh_load_fail) -> [{never, 0}];

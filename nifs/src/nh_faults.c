@@ -30,6 +30,11 @@
  *   divide_by_zero/0     integer division by a volatile zero   lethal: SIGFPE
  *   raise_signal/1       raise(Signal)                         lethal for signals whose default
  *                                                              action terminates
+ *   scribble_shm/0       overwrites every mapping of a nifhost returns {scribbled, Mappings, Bytes};
+ *                        shared segment it finds in            what the peer does with the
+ *                        /proc/self/maps with random bytes     garbage is the test; no_segment
+ *                                                              where there is none (inproc,
+ *                                                              process, the BEAM)
  *   sleep_ms/1           sleeps on the calling thread          returns ok after Ms milliseconds
  *   ok/0                 nothing                               returns ok (the next call works)
  *
@@ -39,6 +44,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -222,6 +228,56 @@ static ERL_NIF_TERM raise_signal(ErlNifEnv* env, int argc, const ERL_NIF_TERM ar
   return nh_ok(env);
 }
 
+/* The shm backend's segment is a memfd named "nifhost-shm": its mappings
+ * show in /proc/self/maps as "/memfd:nifhost-shm (deleted)". A NIF needs no
+ * help to find them, as this shows. */
+#define NH_SHM_MARK "/memfd:nifhost-shm"
+#define NH_MAX_SCRIBBLED 256
+
+/* -> {scribbled, Mappings, Bytes} after filling every writable mapping of a
+ * nifhost segment with random bytes, or no_segment if there is none. */
+static ERL_NIF_TERM scribble_shm(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+  uintptr_t starts[NH_MAX_SCRIBBLED], ends[NH_MAX_SCRIBBLED];
+  int found = 0, i;
+  char line[4096];
+  unsigned long long bytes = 0;
+  uint64_t x = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull + 1;
+  FILE* maps;
+  (void)argc;
+  (void)argv;
+  /* Collect first, write after: the file is generated as it is read. */
+  maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL) return nh_atom(env, "no_segment");
+  while (found < NH_MAX_SCRIBBLED && fgets(line, sizeof line, maps) != NULL) {
+    char* end;
+    uintptr_t lo, hi;
+    if (strstr(line, NH_SHM_MARK) == NULL) continue;
+    lo = (uintptr_t)strtoull(line, &end, 16);
+    if (*end != '-') continue;
+    hi = (uintptr_t)strtoull(end + 1, &end, 16);
+    /* "lo-hi rw-s ...": only what this process may write. */
+    if (end[0] != ' ' || end[1] != 'r' || end[2] != 'w' || hi <= lo) continue;
+    starts[found] = lo;
+    ends[found] = hi;
+    ++found;
+  }
+  fclose(maps);
+  if (found == 0) return nh_atom(env, "no_segment");
+  for (i = 0; i < found; ++i) {
+    volatile uint64_t* p = (volatile uint64_t*)starts[i];
+    volatile uint64_t* e = (volatile uint64_t*)ends[i];
+    for (; p < e; ++p) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      *p = x;
+    }
+    bytes += (unsigned long long)(ends[i] - starts[i]);
+  }
+  return enif_make_tuple3(env, nh_atom(env, "scribbled"), enif_make_int(env, found),
+                          enif_make_uint64(env, (ErlNifUInt64)bytes));
+}
+
 /* Ms -> ok after blocking the calling thread for Ms milliseconds. */
 static ERL_NIF_TERM sleep_ms(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   unsigned ms;
@@ -254,6 +310,7 @@ static ErlNifFunc funcs[] = {
     {"double_free", 0, double_free, 0},
     {"divide_by_zero", 0, divide_by_zero, 0},
     {"raise_signal", 1, raise_signal, 0},
+    {"scribble_shm", 0, scribble_shm, 0},
     {"sleep_ms", 1, sleep_ms, 0},
     {"ok", 0, ok, 0},
 };
