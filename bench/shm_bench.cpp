@@ -189,6 +189,7 @@ void ring_transfer(benchmark::State& state, shm::DataMode mode) {
     auto f = reader.read(process::Deadline::never(), shut);
     if (!f) return state.SkipWithError(f.error().text.c_str());
     benchmark::DoNotOptimize(f->payload.data());
+    reader.release_frame();  // one thread plays both ends: free the area for the next
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(n));

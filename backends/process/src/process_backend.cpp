@@ -2,6 +2,7 @@
 // the host finds its worker executable.
 #include "nifhost/process/process_backend.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <system_error>
@@ -61,9 +62,13 @@ tl::expected<std::filesystem::path, std::string> locate_worker() {
   candidates.emplace_back(NIFHOST_WORKER_BUILD_PATH);
 #endif
   std::string tried;
+  std::vector<std::string> seen;
   for (const fs::path& c : candidates) {
+    std::string name = c.lexically_normal().string();
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+    seen.push_back(name);
     if (executable(c)) return fs::weakly_canonical(c, ec);
-    tried += "\n  " + c.lexically_normal().string();
+    tried += "\n  " + name;
   }
   return tl::unexpected(
       fmt::format("the worker executable {} was not found (set NIFHOST_WORKER); looked for:{}",

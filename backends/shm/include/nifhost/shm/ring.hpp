@@ -110,6 +110,10 @@ class RingReader {
   tl::expected<Frame, ChannelError> read(Deadline deadline, const std::atomic<bool>& shut);
   // Wakes a reader of this ring asleep waiting for a record (after setting `shut`).
   void wake();
+  // Lets go of the last frame read now rather than at the next read (its
+  // payload is invalid from here; a data-area frame's lease ends unless
+  // decoded terms still hold it).
+  void release_frame() { drop_delivered(); }
 
  private:
   tl::expected<Frame, ChannelError> frame_from(std::span<const std::uint8_t> bytes,
