@@ -47,7 +47,7 @@ static_assert(sizeof(RecordHeader) == kRecordHeaderBytes);
 // command line and checks them against the segment header.
 struct Geometry {
   std::uint32_t ring_bytes = 64u << 10;   // each ring; a power of two, at least one page
-  std::uint64_t data_bytes = 32ull << 20;  // each data area; a multiple of the page size
+  std::uint64_t data_bytes = 8ull << 20;   // each data area; a multiple of the page size
   std::uint32_t max_lanes = 64;
 
   // Frames up to this size travel inline in the ring; larger ones through the
