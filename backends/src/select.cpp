@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "nifhost/inproc/inproc_backend.hpp"
+#include "nifhost/process/process_backend.hpp"
 
 namespace nifhost::backends {
 
@@ -20,8 +21,8 @@ struct Entry {
 // One line per backend. A kind without a factory is reported unavailable.
 constexpr Entry kBackends[] = {
     {BackendKind::kInproc, &inproc::make_inproc_backend},
-    {BackendKind::kProcess, nullptr},  // under construction in backends/process
-    {BackendKind::kShm, nullptr},      // under construction in backends/shm
+    {BackendKind::kProcess, &process::make_process_backend},
+    {BackendKind::kShm, nullptr},  // under construction in backends/shm
 };
 
 const Entry& entry_for(BackendKind kind) {
