@@ -15,8 +15,9 @@ PACKAGES=(
   erlang-dev erlang-base
   # real NIF libraries hosted unmodified
   erlang-jiffy erlang-p1-xml erlang-p1-stringprep
-  # reports: charts, and a headless browser to check that the report renders
-  gnuplot-nox chromium
+  # reports: charts, a headless browser to check that the report renders, and
+  # the report generator's interpreter
+  gnuplot-nox chromium python3
 )
 
 missing=()

@@ -29,6 +29,7 @@ struct Command {
   std::string_view summary;  // one line for `nifhost --help`
   // Runs with the arguments after the command name; returns an ExitCode.
   int (*run)(std::span<const std::string_view> args, Io& io);
+  bool hidden = false;  // a helper other commands run; left out of --help
 };
 
 std::span<const Command> commands();

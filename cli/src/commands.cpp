@@ -11,9 +11,12 @@ extern const Command kEtfCommand;
 extern const Command kInfoCommand;
 extern const Command kCallCommand;
 extern const Command kRunCommand;
+extern const Command kCompareCommand;
+extern const Command kFaultProbeCommand;
 
 std::span<const Command> commands() {
-  static const std::array kCommands{kEtfCommand, kInfoCommand, kCallCommand, kRunCommand};
+  static const std::array kCommands{kEtfCommand, kInfoCommand,    kCallCommand,
+                                    kRunCommand, kCompareCommand, kFaultProbeCommand};
   return kCommands;
 }
 

@@ -17,9 +17,11 @@ void print_help(std::ostream& os) {
         "       nifhost --help | --version\n"
         "\n"
         "Commands:\n";
-  for (const auto& c : nifhost::cli::commands()) os << "  " << c.name << "  " << c.summary << '\n';
+  for (const auto& c : nifhost::cli::commands())
+    if (!c.hidden) os << "  " << c.name << "  " << c.summary << '\n';
   os << "\n";
-  for (const auto& c : nifhost::cli::commands()) nifhost::cli::print_usage(os, c);
+  for (const auto& c : nifhost::cli::commands())
+    if (!c.hidden) nifhost::cli::print_usage(os, c);
   os << "\n"
         "Exit status: 0 success, 1 bad input (term text, hex or ETF), 2 bad command line.\n";
 }

@@ -17,23 +17,15 @@
 #include "nifhost/testing/beam_oracle.hpp"
 #include "nifhost/testing/term_gen.hpp"
 
+#include "enif_fixture.hpp"
+
 namespace {
 
 using namespace nifhost::core;
-using nifhost::testing::BeamOracle;
+using nifhost::core::test::EnifFixture;
+using nifhost::core::test::TestEnv;
+using nifhost::core::test::oracle;
 using nifhost::testing::Bytes;
-
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << nifhost::testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
 
 // AddressSanitizer aborts on an impossible allocation instead of failing it.
 #if defined(__SANITIZE_ADDRESS__)
@@ -42,47 +34,7 @@ constexpr bool kHugeAllocationsFail = false;
 constexpr bool kHugeAllocationsFail = true;
 #endif
 
-struct TestEnv {
-  Heap heap;
-  EnvScope scope{EnvKind::kProcessBound, heap, nullptr, nullptr};
-  ErlNifEnv* get() { return scope.get(); }
-};
-
-class EnifBinaries : public ::testing::Test {
- protected:
-  TestEnv te;
-  ErlNifEnv* env = te.get();
-
-  ERL_NIF_TERM beam_term(const std::string& text) {
-    auto etf = oracle().encode_text(text);
-    EXPECT_TRUE(etf.has_value()) << text;
-    if (!etf) return kNilTerm;
-    ERL_NIF_TERM t = kNilTerm;
-    EXPECT_EQ(enif_binary_to_term(env, etf->data(), etf->size(), &t, 0), etf->size()) << text;
-    return t;
-  }
-
-  Bytes etf_of(ERL_NIF_TERM t) {
-    ErlNifBinary bin;
-    EXPECT_TRUE(enif_term_to_binary(env, t, &bin));
-    Bytes out(bin.data, bin.data + bin.size);
-    enif_release_binary(&bin);
-    return out;
-  }
-
-  std::string bytes_of(ERL_NIF_TERM t) {
-    ErlNifBinary bin;
-    EXPECT_TRUE(enif_inspect_binary(env, t, &bin));
-    return std::string(reinterpret_cast<const char*>(bin.data), bin.size);
-  }
-
-  void expect_badarg(ERL_NIF_TERM result) {
-    EXPECT_TRUE(enif_is_exception(env, result));
-    ERL_NIF_TERM reason;
-    ASSERT_TRUE(enif_has_pending_exception(env, &reason));
-    EXPECT_EQ(reason, atom("badarg"));
-  }
-};
+class EnifBinaries : public EnifFixture {};
 
 // ---------------------------------------------------------------- ErlNifBinary buffers
 TEST_F(EnifBinaries, AllocAndReleaseOwnAReference) {

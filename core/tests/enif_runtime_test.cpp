@@ -675,17 +675,7 @@ TEST(IoVectors, WithoutAnEnvTheVectorHoldsItsBytes) {
 
 // ================================================================ system info
 
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << nifhost::testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 // erlang:system_info(What) in the real BEAM, decoded into heap.
 Term beam_system_info(Heap& heap, const char* what) {

@@ -24,62 +24,18 @@
 #include "nifhost/testing/beam_oracle.hpp"
 #include "nifhost/testing/term_gen.hpp"
 
+#include "enif_fixture.hpp"
+
 namespace {
 
 using namespace nifhost::core;
-using nifhost::testing::BeamOracle;
+using nifhost::core::test::EnifFixture;
+using nifhost::core::test::TestEnv;
+using nifhost::core::test::oracle;
 using nifhost::testing::Bytes;
 
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << nifhost::testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
-
-// A process-bound env on its own heap, as a NIF call gets.
-struct TestEnv {
-  Heap heap;
-  EnvScope scope{EnvKind::kProcessBound, heap, nullptr, nullptr};
-  ErlNifEnv* get() { return scope.get(); }
-};
-
-class EnifTerms : public ::testing::Test {
+class EnifTerms : public EnifFixture {
  protected:
-  TestEnv te;
-  ErlNifEnv* env = te.get();
-
-  // The term the BEAM makes of `text`, decoded into env.
-  ERL_NIF_TERM beam_term(const std::string& text) {
-    auto etf = oracle().encode_text(text);
-    EXPECT_TRUE(etf.has_value()) << text;
-    if (!etf) return kNilTerm;
-    ERL_NIF_TERM t = kNilTerm;
-    EXPECT_EQ(enif_binary_to_term(env, etf->data(), etf->size(), &t, 0), etf->size()) << text;
-    return t;
-  }
-
-  // The ETF bytes of `t`, as enif_term_to_binary gives them.
-  Bytes etf_of(ERL_NIF_TERM t) {
-    ErlNifBinary bin;
-    EXPECT_TRUE(enif_term_to_binary(env, t, &bin));
-    Bytes out(bin.data, bin.data + bin.size);
-    enif_release_binary(&bin);
-    return out;
-  }
-
-  void expect_badarg(ERL_NIF_TERM result) {
-    EXPECT_TRUE(enif_is_exception(env, result));
-    ERL_NIF_TERM reason;
-    ASSERT_TRUE(enif_has_pending_exception(env, &reason));
-    EXPECT_EQ(reason, atom("badarg"));
-  }
-
   std::vector<long> small_list(ERL_NIF_TERM list) {
     std::vector<long> out;
     ERL_NIF_TERM head, tail;

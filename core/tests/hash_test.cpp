@@ -344,17 +344,7 @@ TEST(HashProps, WellDistributed) {
 }
 
 // ---------------------------------------------------------------- against the BEAM
-BeamOracle& oracle() {
-  static BeamOracle o = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << nifhost::testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return o;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 // erlang:phash2/1 in the real VM of generated terms (foreign-node identifiers
 // only: local ones the BEAM may refuse to decode, and their hash is covered above).

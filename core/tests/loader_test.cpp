@@ -36,17 +36,7 @@ std::string nif_path(const std::string& name) { return (nif_dir() / (name + ".so
 // erlang:load_nif/2 takes the path without the .so suffix.
 std::string beam_path(const std::string& name) { return (nif_dir() / name).string(); }
 
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 std::vector<std::uint8_t> etf_of(std::string_view text) {
   Heap heap;

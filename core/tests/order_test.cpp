@@ -923,17 +923,7 @@ RC_GTEST_PROP(MapOrderProps, GeneratedMapsAreCanonical, (const OwnedTerm& a)) {
 }
 
 // ---------------------------------------------------------------- against the BEAM
-BeamOracle& oracle() {
-  static BeamOracle o = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << nifhost::testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return o;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 // Local identifiers within what the BEAM's binary_to_term accepts (pid
 // number 15 bits, serial 13 bits; port number 28 bits).

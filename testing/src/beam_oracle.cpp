@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -606,6 +607,19 @@ tl::expected<EtfTiming, OracleError> BeamOracle::time_etf(std::span<const std::u
                                                           std::uint64_t iterations) {
   return request(oracle_request::time_etf(etf, iterations))
       .and_then(oracle_answer::parse_etf_timing);
+}
+
+BeamOracle& shared_oracle() {
+  static BeamOracle instance = [] {
+    auto started = BeamOracle::start();
+    if (!started) {
+      std::fprintf(stderr, "the reference BEAM did not start: %s\n",
+                   describe(started.error()).c_str());
+      std::abort();
+    }
+    return std::move(*started);
+  }();
+  return instance;
 }
 
 }  // namespace nifhost::testing

@@ -43,17 +43,7 @@ constexpr std::uint8_t kMap = 116;
 
 const char* const kJiffy = "/usr/lib/erlang/lib/jiffy-1.1.1/priv/jiffy";
 
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 Bytes atom_ext(std::string_view name) {
   // Built with reserve + push_back: GCC 12 at -O2 warns falsely (array-bounds)

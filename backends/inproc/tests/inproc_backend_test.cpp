@@ -36,17 +36,7 @@ const std::string kJiffy = "/usr/lib/erlang/lib/jiffy-1.1.1/priv/jiffy";
 const std::string kFxml = "/usr/lib/erlang/lib/p1_xml-1.1.49/priv/lib/fxml";
 const std::string kStringprep = "/usr/lib/erlang/lib/p1_stringprep-1.0.29/priv/lib/stringprep";
 
-BeamOracle& oracle() {
-  static BeamOracle instance = [] {
-    auto started = BeamOracle::start();
-    if (!started) {
-      ADD_FAILURE() << testing::describe(started.error());
-      std::abort();
-    }
-    return std::move(*started);
-  }();
-  return instance;
-}
+BeamOracle& oracle() { return nifhost::testing::shared_oracle(); }
 
 std::vector<std::uint8_t> etf_of(Term t) {
   auto bytes = core::encode(t);

@@ -203,4 +203,8 @@ class BeamOracle {
   std::chrono::milliseconds timeout_{std::chrono::minutes(5)};
 };
 
+// One oracle per test executable, started on first use. A test run without a
+// working erl cannot check anything, so a failed start says why and aborts.
+BeamOracle& shared_oracle();
+
 }  // namespace nifhost::testing
