@@ -6,8 +6,11 @@
 //
 // Rows:
 //   Limit/spin                      a round trip between two processes through a
-//                                   shared segment, both sides spinning: what no
-//                                   shared-memory transport can beat
+//                                   shared segment, both sides spinning (and, past
+//                                   3 µs, yielding between looks, as the lanes do):
+//                                   what no shared-memory transport can beat
+//   Limit/spin-pure                 the same without yielding: equal to Limit/spin on
+//                                   an idle machine, far worse when cores are busy
 //   Limit/futex                     the same, both sides asleep in FUTEX_WAIT and
 //                                   woken by FUTEX_WAKE each way: the floor of a
 //                                   blocking transport
@@ -19,6 +22,7 @@
 //                                   difference is the cost of the host's copy.
 //   Call/shm/nh_terms:noop/0        a NIF call with no arguments (spin, then sleep)
 //   Call/shm-blocking/...           the same with spinning off (both sides sleep at once)
+//   Call/shm/nh_terms:add/2         two small integers in, one out
 //   Call/process/nh_terms:noop/0    the socket transport, for comparison
 //   Call/shm/nh_binaries:size/<bytes>  a binary of <bytes> as the argument, an
 //                                   integer back: the data area's cost
@@ -26,13 +30,8 @@
 //                                   (real time per call per caller)
 // Goals: Call/shm/noop <= 2 x Limit/spin; Call/shm-blocking/noop <= 1.25 x
 // Limit/futex; size/1048576 <= 1.5 x (Limit/memcpy/1048576 + Call/shm/noop).
-#include <benchmark/benchmark.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -41,8 +40,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <signal.h>
 #include <string>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "nifhost/core/host_services.hpp"
 #include "nifhost/core/terms.hpp"
@@ -78,11 +83,35 @@ struct alignas(64) PingPong {
   alignas(64) std::uint32_t stop;
 };
 
+// How the two ends of the raw ping-pong wait.
+enum class Wait {
+  kSpinPure,  // poll with `pause` only: the floor on an idle machine
+  kSpin,      // poll, and after 3 µs poll between sched_yield()s — what the
+              // shm lanes do before they sleep, so that on a loaded machine the
+              // limit is measured under the same rules as the transport
+  kFutex,     // FUTEX_WAIT / FUTEX_WAKE every time
+};
+
+// Polls until `w` differs from `seen` (kSpin, kSpinPure) and returns it.
+std::uint32_t spin_until_changed(std::uint32_t& w, std::uint32_t seen, Wait how) {
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      std::uint32_t v = word(w).load(std::memory_order_acquire);
+      if (v != seen) return v;
+      shm::cpu_relax();
+    }
+    if (how == Wait::kSpin &&
+        std::chrono::steady_clock::now() - start > std::chrono::microseconds(3))
+      shm::yield_cpu();
+  }
+}
+
 // A child process answering pings through a shared segment, spinning or
 // sleeping on the futex words.
 class Peer {
  public:
-  explicit Peer(bool sleep) : sleep_(sleep) {
+  explicit Peer(Wait how) : how_(how) {
     auto seg = shm::Segment::create("nifhost-bench", 4096);
     if (!seg) std::abort();
     auto map = seg->map(0, 4096, true);
@@ -102,57 +131,51 @@ class Peer {
   void round_trip() {
     std::uint32_t v = ++seq_;
     word(pp_->ping).store(v, std::memory_order_release);
-    if (sleep_) {
+    if (how_ == Wait::kFutex) {
       shm::futex_wake(&pp_->ping, 1);
       while (word(pp_->pong).load(std::memory_order_acquire) != v)
         shm::futex_wait(&pp_->pong, v - 1, std::chrono::nanoseconds(0));
     } else {
-      while (word(pp_->pong).load(std::memory_order_acquire) != v) shm::cpu_relax();
+      spin_until_changed(pp_->pong, v - 1, how_);
     }
   }
 
  private:
-  // Only atomics, futex and _exit here: the parent may have had threads.
+  // Only atomics, futex, sched_yield and _exit here: the parent may have had threads.
   [[noreturn]] void serve() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::uint32_t seen = 0;
     for (;;) {
       std::uint32_t v;
-      if (sleep_) {
+      if (how_ == Wait::kFutex) {
         while ((v = word(pp_->ping).load(std::memory_order_acquire)) == seen)
           shm::futex_wait(&pp_->ping, seen, std::chrono::nanoseconds(0));
       } else {
-        while ((v = word(pp_->ping).load(std::memory_order_acquire)) == seen) shm::cpu_relax();
+        v = spin_until_changed(pp_->ping, seen, how_);
       }
       if (word(pp_->stop).load() != 0) ::_exit(0);
       seen = v;
       word(pp_->pong).store(v, std::memory_order_release);
-      if (sleep_) shm::futex_wake(&pp_->pong, 1);
+      if (how_ == Wait::kFutex) shm::futex_wake(&pp_->pong, 1);
     }
   }
 
-  bool sleep_;
+  Wait how_;
   std::shared_ptr<shm::Mapping> map_;
   PingPong* pp_ = nullptr;
   pid_t pid_ = -1;
   std::uint32_t seq_ = 0;
 };
 
-void limit_spin(benchmark::State& state) {
-  Peer peer(false);
-  for (auto _ : state) peer.round_trip();
-}
-
-void limit_futex(benchmark::State& state) {
-  Peer peer(true);
+void limit_ping_pong(benchmark::State& state, Wait how) {
+  Peer peer(how);
   for (auto _ : state) peer.round_trip();
 }
 
 // Page-aligned buffers, as the data areas are: two heap blocks at the same
 // small offset into their pages send some CPUs' `rep movsb` down a slow path
 // (64 KiB at a tenth of the speed), which would flatter everything beside it.
-void limit_memcpy(benchmark::State& state) {
-  auto n = static_cast<std::size_t>(state.range(0));
+void limit_memcpy(benchmark::State& state, std::size_t n) {
   auto alloc = [&](int fill) {
     auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(4096, (n + 4096) & ~std::size_t{4095}));
     std::memset(p, fill, n);
@@ -172,8 +195,7 @@ void limit_memcpy(benchmark::State& state) {
 // copying it out (the host's way: the worker could change the bytes after
 // they were checked) or decoding in place (the worker's way): the difference
 // is what the host's copy costs.
-void ring_transfer(benchmark::State& state, shm::DataMode mode) {
-  auto n = static_cast<std::size_t>(state.range(0));
+void ring_transfer(benchmark::State& state, shm::DataMode mode, std::size_t n) {
   shm::Geometry g;
   g.data_bytes = 32ull << 20;
   g.max_lanes = 1;
@@ -189,8 +211,8 @@ void ring_transfer(benchmark::State& state, shm::DataMode mode) {
                          {r.data_to_host, static_cast<std::size_t>(g.data_bytes)}, g, policy,
                          std::size_t{64} << 20, mode, *map);
   std::vector<std::uint8_t> frame(process::kFrameHeaderSize + n, 7);
-  process::write_header(frame.data(), {process::MessageKind::kResult, 1, 1,
-                                       static_cast<std::uint32_t>(n)});
+  process::write_header(frame.data(),
+                        {process::MessageKind::kResult, 1, 1, static_cast<std::uint32_t>(n)});
   std::atomic<bool> shut{false};
   for (auto _ : state) {
     if (!writer.write(frame, process::Deadline::never(), shut))
@@ -277,9 +299,12 @@ void call_noop(benchmark::State& state, Kind kind) {
   call_loop(state, session(kind, "nh_terms"), "noop", {});
 }
 
-void call_size(benchmark::State& state, Kind kind) {
+void call_add(benchmark::State& state, Kind kind) {
+  call_loop(state, session(kind, "nh_terms"), "add", {core::make_small(40), core::make_small(2)});
+}
+
+void call_size(benchmark::State& state, Kind kind, std::size_t n) {
   Session& s = session(kind, "nh_binaries");
-  auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::uint8_t> bytes(n);
   for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::uint8_t>(i * 13);
   core::Heap heap;
@@ -289,30 +314,32 @@ void call_size(benchmark::State& state, Kind kind) {
                           static_cast<std::int64_t>(n));
 }
 
+// Names carry the size themselves (no ->Arg suffix), so the JSON rows read
+// "Limit/memcpy/1048576" beside "Call/shm/nh_binaries:size/1048576".
 void register_all() {
-  benchmark::RegisterBenchmark("Limit/spin", limit_spin);
-  benchmark::RegisterBenchmark("Limit/futex", limit_futex);
+  using benchmark::RegisterBenchmark;
+  RegisterBenchmark("Limit/spin", limit_ping_pong, Wait::kSpin);
+  RegisterBenchmark("Limit/spin-pure", limit_ping_pong, Wait::kSpinPure);
+  RegisterBenchmark("Limit/futex", limit_ping_pong, Wait::kFutex);
   for (std::size_t n : kSizes)
-    benchmark::RegisterBenchmark(("Limit/memcpy/" + std::to_string(n)).c_str(), limit_memcpy)
-        ->Arg(static_cast<std::int64_t>(n));
+    RegisterBenchmark(("Limit/memcpy/" + std::to_string(n)).c_str(), limit_memcpy, n);
   for (std::size_t n : kSizes) {
-    benchmark::RegisterBenchmark(("Ring/copy-out/" + std::to_string(n)).c_str(), ring_transfer,
-                                 shm::DataMode::kCopy)
-        ->Arg(static_cast<std::int64_t>(n));
-    benchmark::RegisterBenchmark(("Ring/in-place/" + std::to_string(n)).c_str(), ring_transfer,
-                                 shm::DataMode::kLease)
-        ->Arg(static_cast<std::int64_t>(n));
+    RegisterBenchmark(("Ring/copy-out/" + std::to_string(n)).c_str(), ring_transfer,
+                      shm::DataMode::kCopy, n);
+    RegisterBenchmark(("Ring/in-place/" + std::to_string(n)).c_str(), ring_transfer,
+                      shm::DataMode::kLease, n);
   }
-  benchmark::RegisterBenchmark("Call/shm/nh_terms:noop/0", call_noop, Kind::kShm);
-  benchmark::RegisterBenchmark("Call/shm-blocking/nh_terms:noop/0", call_noop,
-                               Kind::kShmBlocking);
-  benchmark::RegisterBenchmark("Call/process/nh_terms:noop/0", call_noop, Kind::kProcess);
+  RegisterBenchmark("Call/shm/nh_terms:noop/0", call_noop, Kind::kShm);
+  RegisterBenchmark("Call/shm/nh_terms:add/2", call_add, Kind::kShm);
+  RegisterBenchmark("Call/shm-blocking/nh_terms:noop/0", call_noop, Kind::kShmBlocking);
+  RegisterBenchmark("Call/shm-blocking/nh_terms:add/2", call_add, Kind::kShmBlocking);
+  RegisterBenchmark("Call/process/nh_terms:noop/0", call_noop, Kind::kProcess);
+  RegisterBenchmark("Call/process/nh_terms:add/2", call_add, Kind::kProcess);
   for (std::size_t n : kSizes)
-    benchmark::RegisterBenchmark(("Call/shm/nh_binaries:size/" + std::to_string(n)).c_str(),
-                                 call_size, Kind::kShm)
-        ->Arg(static_cast<std::int64_t>(n));
+    RegisterBenchmark(("Call/shm/nh_binaries:size/" + std::to_string(n)).c_str(), call_size,
+                      Kind::kShm, n);
   for (int threads : {2, 4})
-    benchmark::RegisterBenchmark("Call/shm/nh_terms:noop/0", call_noop, Kind::kShm)
+    RegisterBenchmark("Call/shm/nh_terms:noop/0", call_noop, Kind::kShm)
         ->Threads(threads)
         ->UseRealTime();
 }

@@ -6,6 +6,7 @@
 
 #include "nifhost/inproc/inproc_backend.hpp"
 #include "nifhost/process/process_backend.hpp"
+#include "nifhost/shm/shm_backend.hpp"
 
 namespace nifhost::backends {
 
@@ -22,7 +23,7 @@ struct Entry {
 constexpr Entry kBackends[] = {
     {BackendKind::kInproc, &inproc::make_inproc_backend},
     {BackendKind::kProcess, &process::make_process_backend},
-    {BackendKind::kShm, nullptr},  // under construction in backends/shm
+    {BackendKind::kShm, &shm::make_shm_backend},
 };
 
 const Entry& entry_for(BackendKind kind) {

@@ -6,11 +6,11 @@
 // host its life; calls into other workers go on undisturbed throughout. A
 // real worker whose NIF scribbles over the segment (nh_faults:scribble_shm/0)
 // is contained the same way.
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <signal.h>
 #include <string>
 #include <thread>
 
@@ -46,8 +46,9 @@ class Bystander {
       core::Heap heap;
       while (!stop_) {
         heap.clear();
-        core::Term arg = core::make_tuple(heap, {core::make_small(static_cast<std::int64_t>(calls_)),
-                                                 core::make_binary(heap, std::string(3000, 'b'))});
+        core::Term arg =
+            core::make_tuple(heap, {core::make_small(static_cast<std::int64_t>(calls_)),
+                                    core::make_binary(heap, std::string(3000, 'b'))});
         auto r = backend_->call(fn_, core::Caller{&heap, core::kNilTerm}, {&arg, 1});
         if (!r.ok() || !core::identical(r.value(), arg)) ++wrong_;
         ++calls_;
@@ -249,8 +250,21 @@ TEST(ScribbleShm, ARealNifScribblingTheSegmentIsContained) {
   EXPECT_EQ(bystander.wrong(), 0u);
 }
 
+// Whether this process maps a nifhost segment (as the NIF would find it).
+bool maps_a_segment() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find("/memfd:nifhost-shm") != std::string::npos) return true;
+  return false;
+}
+
 TEST(ScribbleShm, OtherBackendsHaveNoSegmentToScribble) {
-  for (auto kind : {core::BackendKind::kProcess}) {
+  // Under inproc the NIF runs in this process: it must find nothing here, or
+  // it would scribble over a live shm backend's host-side mappings.
+  ASSERT_FALSE(maps_a_segment()) << "an shm backend of an earlier test is still mapped";
+  for (auto kind : {core::BackendKind::kProcess, core::BackendKind::kInproc}) {
+    SCOPED_TRACE(core::backend_name(kind));
     auto vm = model::Vm::create(kind);
     ASSERT_TRUE(vm.has_value());
     core::LibrarySpec s;

@@ -11,6 +11,7 @@
 //   auto r = await([&] { return word(ctl.head).load(std::memory_order_acquire) != seen; },
 //                  ctl.data_bell, ctl.consumer_sleeping, policy, deadline, shut);
 //   ...publish...; ring(ctl.data_bell, ctl.consumer_sleeping);
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -52,6 +53,20 @@ inline void cpu_relax() {
 #endif
 }
 
+// A full fence for the sleeper handshake: a publisher's store of its index
+// must be ordered before its read of the sleeper count, and a waiter's
+// increment of the count before its look at the index, or both could miss
+// each other. ThreadSanitizer does not model fences (GCC warns, -Wtsan); this
+// one orders nothing it needs to see — data is published by release/acquire
+// on the indices — only the wake-up, so under it the bare instruction does.
+inline void full_fence() {
+#if defined(__SANITIZE_THREAD__) && defined(__x86_64__)
+  __builtin_ia32_mfence();
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 // sched_yield(): lets another runnable thread have this core.
 void yield_cpu();
 
@@ -61,7 +76,7 @@ enum class WaitResult { kReady, kWouldBlock, kTimeout, kShut };
 // publishing what they wait for (the fence orders the publication before the
 // read of `sleepers`, pairing with the one in await).
 inline void ring(std::uint32_t& bell, std::uint32_t& sleepers) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  full_fence();
   if (word(sleepers).load(std::memory_order_relaxed) != 0) {
     word(bell).fetch_add(1, std::memory_order_release);
     futex_wake(&bell);
@@ -107,7 +122,7 @@ WaitResult await(Ready&& ready, std::uint32_t& bell, std::uint32_t& sleepers,
     }
     std::uint32_t seen = word(bell).load(std::memory_order_acquire);
     word(sleepers).fetch_add(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     bool now_ready = ready();
     if (!now_ready && !shut.load(std::memory_order_acquire)) futex_wait(&bell, seen, sleep);
     word(sleepers).fetch_sub(1, std::memory_order_relaxed);
