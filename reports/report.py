@@ -36,7 +36,21 @@ LIMITS = {
     "shm": ("spin", "Limit/spin"),
 }
 ECHO_SIZES = [0, 64, 1024, 65536, 1048576, 16777216]
-EXPECTED_BENCHES = ["nifhost_bench_calls", "nifhost_bench_shm", "nifhost_bench_anchors"]
+EXPECTED_BENCHES = ["nifhost_bench_calls", "nifhost_bench_shm", "nifhost_bench_anchors",
+                    "nifhost_bench_families"]
+# nifhost_bench_families (bench/families_bench.cpp): echo/1 of term shapes by
+# element count, jiffy by document size (decimal bytes), and the calls below.
+SHAPES = ["list", "tuple", "map", "nested"]
+SHAPE_SIZES = [1, 16, 256, 4096]
+JSON_SIZES = [100, 1000, 10000, 100000, 1000000]
+FAMILY_CALLS = [("nh_resources:new/1", "create a resource (dropped with the caller's heap)"),
+                ("nh_resources:get/1", "read a resource"),
+                ("nh_resources:keep+release/1", "enif_keep_resource + enif_release_resource"),
+                ("nh_messages:send_self/1", "enif_send to the caller"),
+                ("nh_sched:countdown/16", "a NIF that yields 16 times (enif_schedule_nif)")]
+FAMILY_CALL_RE = re.compile(r"^(nh_terms:echo/(%s)_\d+|jiffy:(decode|encode)/(%s)|%s)$" % (
+    "|".join(SHAPES), "|".join(str(n) for n in JSON_SIZES),
+    "|".join(re.escape(c) for c, _ in FAMILY_CALLS)))
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 MEMORY_FAULTS = ["wild_write", "read_secret", "scribble_shm"]
 
@@ -661,7 +675,8 @@ def build_report(raw, out_dir, gnuplot):
           "payload; shm: a spinning round trip plus a memcpy of the payload each way) and to the "
           "same call in the real BEAM.")
     calls = sorted({n.split("/", 2)[2] for n in rows if n.startswith("Call/") and
-                    n.split("/")[1] in BACKENDS and "threads:" not in n},
+                    n.split("/")[1] in BACKENDS and "threads:" not in n and
+                    not FAMILY_CALL_RE.match(n.split("/", 2)[2])},
                    key=call_sort_key)
     orows = []
     for call in calls:
@@ -809,6 +824,8 @@ def build_report(raw, out_dir, gnuplot):
           "NIF on each backend where a benchmark measures it.")
     real = sorted({n.split("/", 2)[2] for n in rows if n.startswith("Call/") and
                    re.match(r"^Call/\w+/(jiffy|fxml|stringprep)", n)}, key=call_sort_key)
+    # jiffy by size has its own table below; here only the sizes the BEAM timed too.
+    real = [c for c in real if not FAMILY_CALL_RE.match(c) or "Call/beam/" + c in rows]
     rl = []
     for call in real:
         rl.append([call, fmt_ns(med(rows, "Call/beam/" + call))] +
@@ -819,6 +836,9 @@ def build_report(raw, out_dir, gnuplot):
         doc.p("No real-library rows were measured.")
     if beam.get("errors"):
         doc.ul(["BEAM side: " + e for e in beam["errors"]])
+
+    # ---- families: shapes, jiffy by size, resources/messages/yielding, load time
+    families_section(doc, rows, charts, measured)
 
     # ---- design comparison
     doc.h(2, "Design comparison: the migration points")
@@ -861,6 +881,63 @@ def build_report(raw, out_dir, gnuplot):
     with open(os.path.join(out_dir, "report.html"), "w", encoding="utf-8") as f:
         f.write(doc.html(out_dir, "nifhost comparison report"))
     return summary, charts
+
+
+def families_section(doc, rows, charts, measured):
+    """nifhost_bench_families' rows, one table per family (missing rows shown as such)."""
+    doc.h(2, "Benchmark families")
+    if not any(FAMILY_CALL_RE.match(n.split("/", 2)[2]) for n in rows
+               if n.startswith("Call/") and n.count("/") >= 2) and \
+            not any(n.startswith("Load/") for n in rows):
+        doc.p("Not measured (nifhost_bench_families did not run).")
+        return
+
+    def cell(name):
+        r = rows.get(name)
+        if r is None:
+            return "missing"
+        return fmt_ns(r.median) if r.median is not None else "error: %s" % (r.error or "?")
+
+    doc.h(3, "Term shapes")
+    doc.p("nh_terms:echo/1 of a list, a tuple or a map of N small integers, or a list of N "
+          "records {I, <<\"rec\">>, [I, I+1], #{k => I}}, there and back.")
+    doc.table(["term"] + measured,
+              [["%s_%d" % (k, n)] + [cell("Call/%s/nh_terms:echo/%s_%d" % (b, k, n))
+                                     for b in measured]
+               for k in SHAPES for n in SHAPE_SIZES])
+
+    doc.h(3, "Real libraries: jiffy by size")
+    doc.p("Debian's jiffy.so decoding a JSON document of the given size with [return_maps] "
+          "(nif_decode_init, then nif_decode_iter while the library yields, as jiffy.erl does), "
+          "and encoding the decoded term back (nif_encode_init, nif_encode_iter); median per "
+          "document and the throughput it makes. The BEAM's jiffy rows (under Real libraries) "
+          "time documents of the same kind of records built in erl, of at least 100, 1024 and "
+          "10240 bytes: near these sizes, not the same bytes.")
+
+    def jcell(name, n):
+        v = med(rows, name)
+        return cell(name) if v is None else "%s (%.0f MB/s)" % (fmt_ns(v), n / v * 1e3)
+    doc.table(["call", "document"] + measured,
+              [["jiffy:" + op, "%d B" % n] + [jcell("Call/%s/jiffy:%s/%d" % (b, op, n), n)
+                                              for b in measured]
+               for op in ("decode", "encode") for n in JSON_SIZES])
+    series = []
+    for op in ("decode", "encode"):
+        for b in measured:
+            pts = [(n, med(rows, "Call/%s/jiffy:%s/%d" % (b, op, n))) for n in JSON_SIZES]
+            series.append(("%s %s" % (op, b), [(x, y) for x, y in pts if y is not None]))
+    doc.chart("jiffy: latency against document size (log scales)",
+              charts.series_lines("jiffy", "jiffy decode and encode against document size",
+                                  "document (bytes)", "time per call (ns)", series))
+
+    doc.h(3, "Resources, messages, yielding")
+    doc.table(["call", "what"] + measured,
+              [[c, what] + [cell("Call/%s/%s" % (b, c)) for b in measured]
+               for c, what in FAMILY_CALLS])
+
+    doc.h(3, "Load time")
+    doc.p("Loading nh_terms.so and unloading it again, per iteration.")
+    doc.table(["backend", "load + unload"], [[b, cell("Load/%s/nh_terms" % b)] for b in measured])
 
 
 def real_library_line(rows):

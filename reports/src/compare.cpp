@@ -28,7 +28,7 @@ namespace {
 
 // The suites the report reads; any other nifhost_bench_* found is run too.
 const char* const kExpectedBenches[] = {"nifhost_bench_calls", "nifhost_bench_shm",
-                                        "nifhost_bench_anchors"};
+                                        "nifhost_bench_anchors", "nifhost_bench_families"};
 // Suites that measure nothing the report uses.
 const char* const kIgnoredBenches[] = {"nifhost_bench_etf"};
 
