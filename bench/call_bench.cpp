@@ -1,20 +1,27 @@
 // NIF call cost on every backend built here, beside the physical limit of the
-// transport measured in the same run.
+// transport measured in the same run (the direct-call references are
+// call_reference_bench.cpp's, linked into the same executable; the real BEAM's
+// rows are beam_side.escript's).
 //
 //   nifhost_bench_calls --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Rows:
 //   Call/<backend>/nh_terms:noop/0            a NIF call with no arguments
 //   Call/<backend>/nh_terms:add/2             two small integers in, one out
-//   Call/<backend>/nh_terms:echo/<bytes>      a binary of <bytes> there and back
+//   Call/<backend>/nh_terms:echo/small_term   a small tuple (atom, integers, a
+//                                             short binary, a list) there and back
+//   Call/<backend>/nh_terms:echo/1KiB_term    a list of records whose ETF is ~1 KiB
+//   Call/<backend>/nh_terms:echo/<bytes>      a binary of <bytes> (0 B .. 16 MiB)
+//                                             as argument and as result
 //   Limit/socketpair/<bytes>                  an 8-byte length and <bytes> each way
 //                                             between two processes over a raw
 //                                             socketpair, from buffers reused every
 //                                             time (one writev, reads until whole):
 //                                             what no socket transport can beat
-//   Restart/<backend>/nh_faults:segfault+ok   a worker crash (the call that kills it
-//                                             and sees it die) plus the next call,
-//                                             which restarts it (spawn + reload)
+//   Restart/<backend>/nh_faults:segfault+ok   after a call that crashed the worker
+//                                             has returned its contained failure,
+//                                             the time to the next call's good
+//                                             result (spawn + reload + call)
 // Compare Call/process/... with Limit/socketpair/... of the same size; the small
 // calls move about 100 bytes each way (Limit/socketpair/64 and /128).
 #include <climits>
@@ -37,6 +44,29 @@
 #include "nifhost/core/heap.hpp"
 #include "nifhost/core/host_services.hpp"
 #include "nifhost/core/terms.hpp"
+
+namespace nifhost::bench {
+
+// The echo/1 payloads (call_reference_bench.cpp uses the same ones).
+core::Term small_term(core::Heap& h) {
+  const core::Term list[] = {core::make_small(1), core::make_small(2), core::make_small(3)};
+  return core::make_tuple(h, {core::atom("ok"), core::make_small(42), core::make_binary(h, "abc"),
+                              core::make_list(h, list)});
+}
+
+core::Term kib_term(core::Heap& h) {
+  // 28 {Id, Name, Score, Active} records: term_to_binary is 1,057 bytes.
+  std::vector<core::Term> records;
+  for (int i = 0; i < 28; ++i) {
+    const std::string name = "user-" + std::to_string(1000 + i);
+    records.push_back(core::make_tuple(
+        h, {core::make_small(1000 + i), core::make_binary(h, name), core::make_float(h, i * 1.5),
+            i % 2 == 0 ? core::atom("true") : core::atom("false")}));
+  }
+  return core::make_list(h, records);
+}
+
+}  // namespace nifhost::bench
 
 namespace {
 
@@ -128,13 +158,13 @@ class EchoPeer {
   int fd_ = -1;
 };
 
-void limit_socketpair(benchmark::State& state) {
+void limit_socketpair(benchmark::State& state, std::size_t n) {
   static EchoPeer peer;
-  auto n = static_cast<std::size_t>(state.range(0));
   for (auto _ : state)
     if (!peer.round_trip(n)) state.SkipWithError("the echo process is gone");
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(2 * n));
+  if (n > 0)
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                            static_cast<std::int64_t>(2 * n));
 }
 
 // ------------------------------------------------------------------ backend calls
@@ -180,8 +210,9 @@ void call_loop(benchmark::State& state, Session& s, const char* fn, std::vector<
     benchmark::DoNotOptimize(r.value());
     heap.clear();
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(2 * bytes));
+  if (bytes > 0)
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                            static_cast<std::int64_t>(2 * bytes));
 }
 
 void call_noop(benchmark::State& state, core::BackendKind kind) {
@@ -194,14 +225,20 @@ void call_add(benchmark::State& state, core::BackendKind kind) {
   if (s) call_loop(state, *s, "add", {core::make_small(40), core::make_small(2)}, 0);
 }
 
-void call_echo(benchmark::State& state, core::BackendKind kind) {
+void call_echo(benchmark::State& state, core::BackendKind kind, std::size_t n) {
   auto s = open(kind, "nh_terms", state);
   if (!s) return;
-  auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::uint8_t> bytes(n);
   for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::uint8_t>(i * 13);
   Term bin = *core::make_binary(s->heap, bytes);
   call_loop(state, *s, "echo", {bin}, n);
+}
+
+void call_echo_term(benchmark::State& state, core::BackendKind kind, bool large) {
+  auto s = open(kind, "nh_terms", state);
+  if (!s) return;
+  Term t = large ? bench::kib_term(s->heap) : bench::small_term(s->heap);
+  call_loop(state, *s, "echo", {t}, 0);
 }
 
 void restart(benchmark::State& state, core::BackendKind kind) {
@@ -214,8 +251,12 @@ void restart(benchmark::State& state, core::BackendKind kind) {
   core::Caller caller{&heap, core::kNilTerm};
   if (!s->backend->call(*ok, caller, {}).ok()) return state.SkipWithError("ok/0 failed");
   for (auto _ : state) {
+    // Untimed: the call that crashes the worker and sees it die.
+    state.PauseTiming();
     auto dead = s->backend->call(*crash, caller, {});
+    state.ResumeTiming();
     if (dead.ok()) return state.SkipWithError("segfault/0 returned");
+    // Timed: from the contained failure to the next good result.
     auto back = s->backend->call(*ok, caller, {});
     if (!back.ok()) return state.SkipWithError("the call after the crash failed");
     heap.clear();
@@ -223,19 +264,22 @@ void restart(benchmark::State& state, core::BackendKind kind) {
 }
 
 void register_all() {
+  // Row names carry the size themselves (no ->Arg, which would append it again).
   for (std::size_t n : kSizes)
     benchmark::RegisterBenchmark(("Limit/socketpair/" + std::to_string(n)).c_str(),
-                                 limit_socketpair)
-        ->Arg(static_cast<std::int64_t>(n));
-  benchmark::RegisterBenchmark("Limit/socketpair/128", limit_socketpair)->Arg(128);
+                                 limit_socketpair, n);
+  benchmark::RegisterBenchmark("Limit/socketpair/128", limit_socketpair, std::size_t{128});
   for (core::BackendKind kind : backends::available_backends()) {
     std::string b = core::backend_name(kind);
     benchmark::RegisterBenchmark(("Call/" + b + "/nh_terms:noop/0").c_str(), call_noop, kind);
     benchmark::RegisterBenchmark(("Call/" + b + "/nh_terms:add/2").c_str(), call_add, kind);
+    benchmark::RegisterBenchmark(("Call/" + b + "/nh_terms:echo/small_term").c_str(),
+                                 call_echo_term, kind, false);
+    benchmark::RegisterBenchmark(("Call/" + b + "/nh_terms:echo/1KiB_term").c_str(), call_echo_term,
+                                 kind, true);
     for (std::size_t n : kSizes)
       benchmark::RegisterBenchmark(("Call/" + b + "/nh_terms:echo/" + std::to_string(n)).c_str(),
-                                   call_echo, kind)
-          ->Arg(static_cast<std::int64_t>(n));
+                                   call_echo, kind, n);
     // A crash takes the in-process host down with it: isolated backends only.
     if (kind != core::BackendKind::kInproc)
       benchmark::RegisterBenchmark(("Restart/" + b + "/nh_faults:segfault+ok").c_str(), restart,

@@ -4,18 +4,15 @@
 //   nifhost_bench_calls --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Rows:
-//   Call/direct/nh_terms:noop/0, add/2, echo/<bytes>
+//   Call/direct/nh_terms:noop/0, add/2, echo/small_term, echo/1KiB_term, echo/<bytes>
 //       the NIF function called through its pointer with a process-bound env
 //       made once (no registry, no dispatcher, no backend): what a backend's
 //       dispatch adds is Call/<backend>/... minus this row
-//   Call/beam/nh_terms:noop/0, add/2, echo/<bytes>
-//       the same library and arguments called inside the real BEAM (the
-//       oracle's time_call: median per call over 7 rounds of N calls in erl,
-//       reported as the row's manual time; min_ns/max_ns as counters)
-//   Call/<backend>/jiffy:decode/1KiB, Call/direct/..., Call/beam/...
+//   Call/<backend>/jiffy:decode/1KiB, Call/direct/jiffy:decode/1KiB
 //       Debian's jiffy.so decoding a 1 KiB JSON document (nif_decode_init
-//       with [return_maps]; the BEAM row is jiffy:decode/2, its Erlang
-//       wrapper included, on the installed jiffy module)
+//       with [return_maps])
+// The real BEAM's rows (Call/beam/...: the same functions, arguments and
+// document, timed inside erl) are bench/beam_side.escript's.
 // Each call loop clears the caller's heap after every call, as call_bench.cpp
 // does, so the rows differ only in what they are meant to compare.
 #include <climits>
@@ -31,21 +28,23 @@
 #include "nifhost/backends/select.hpp"
 #include "nifhost/core/atom_table.hpp"
 #include "nifhost/core/env.hpp"
-#include "nifhost/core/etf.hpp"
 #include "nifhost/core/heap.hpp"
 #include "nifhost/core/host_services.hpp"
 #include "nifhost/core/loader.hpp"
 #include "nifhost/core/terms.hpp"
-#ifdef NIFHOST_BENCH_WITH_ORACLE
-#include "nifhost/testing/beam_oracle.hpp"
-#endif
+
+// The echo/1 payloads, defined in call_bench.cpp (the same executable).
+namespace nifhost::bench {
+core::Term small_term(core::Heap& h);
+core::Term kib_term(core::Heap& h);
+}  // namespace nifhost::bench
 
 namespace {
 
 using namespace nifhost;
 using core::Term;
 
-const std::size_t kEchoSizes[] = {0, 64, 1024, 64 * 1024};
+const std::size_t kEchoSizes[] = {0, 64, 1024, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024};
 const char* const kJiffyStem = "/usr/lib/erlang/lib/jiffy-1.1.1/priv/jiffy";
 
 std::string suite_stem(const char* name) {
@@ -84,6 +83,8 @@ std::vector<Workload> workloads() {
   std::vector<Workload> out;
   out.push_back({"nh_terms", "noop", "nh_terms:noop/0", {}});
   out.push_back({"nh_terms", "add", "nh_terms:add/2", {core::make_small(40), core::make_small(2)}});
+  out.push_back({"nh_terms", "echo", "nh_terms:echo/small_term", {bench::small_term(h)}});
+  out.push_back({"nh_terms", "echo", "nh_terms:echo/1KiB_term", {bench::kib_term(h)}});
   for (std::size_t n : kEchoSizes) {
     std::vector<std::uint8_t> bytes(n);
     for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::uint8_t>(i * 13);
@@ -157,72 +158,10 @@ void direct_call(benchmark::State& state, Workload w) {
     state.SkipWithError("the function raised or yielded: not a plain call");
 }
 
-// ------------------------------------------------------------------ the real BEAM
-
-#ifdef NIFHOST_BENCH_WITH_ORACLE
-// The oracle, with nh_terms loaded into it; nullptr (and why) if erl is not there.
-testing::BeamOracle* oracle(std::string& why) {
-  static std::string failure;
-  static std::unique_ptr<testing::BeamOracle> instance = [] {
-    auto started = testing::BeamOracle::start();
-    if (!started) {
-      failure = testing::describe(started.error());
-      return std::unique_ptr<testing::BeamOracle>();
-    }
-    auto o = std::make_unique<testing::BeamOracle>(std::move(*started));
-    auto lib = core::NifLibrary::open(suite_stem("nh_terms") + ".so", {});
-    if (!lib) {
-      failure = lib.error().message();
-      return std::unique_ptr<testing::BeamOracle>();
-    }
-    std::vector<testing::NifFunctionSpec> fns;
-    for (const auto& f : (*lib)->functions()) fns.push_back({f.name, f.arity});
-    auto zero = core::encode(core::make_small(0));
-    auto loaded = o->load_nif(suite_stem("nh_terms"), "nh_terms", fns, *zero);
-    if (!loaded) {
-      failure = testing::describe(loaded.error());
-      return std::unique_ptr<testing::BeamOracle>();
-    }
-    return o;
-  }();
-  why = failure;
-  return instance.get();
-}
-
-void beam_call(benchmark::State& state, Workload w, std::uint64_t calls) {
-  std::string why;
-  testing::BeamOracle* o = oracle(why);
-  if (o == nullptr) return state.SkipWithError(why.c_str());
-  core::Heap heap;
-  auto args = core::encode(core::make_list(heap, w.args));
-  if (!args) return state.SkipWithError(args.error().what().c_str());
-  // The installed jiffy module loads the same jiffy.so with its own wrapper.
-  const char* module = w.suite != nullptr ? w.suite : "jiffy";
-  const char* function = w.suite != nullptr ? w.function : "decode";
-  for (auto _ : state) {
-    auto t = o->time_call(module, function, *args, calls);
-    if (!t) {
-      state.SkipWithError(testing::describe(t.error()).c_str());
-      break;
-    }
-    state.SetIterationTime(t->median_ns * 1e-9);
-    state.counters["min_ns"] = t->min_ns;
-    state.counters["max_ns"] = t->max_ns;
-  }
-}
-#endif
-
 // Registered before main() runs: the backend list is the selector's.
 [[maybe_unused]] const bool kRegistered = [] {
   for (const Workload& w : workloads()) {
     benchmark::RegisterBenchmark(("Call/direct/" + w.row).c_str(), direct_call, w);
-#ifdef NIFHOST_BENCH_WITH_ORACLE
-    // Enough calls that a round lasts milliseconds, not the clock's resolution.
-    const std::uint64_t calls = w.suite != nullptr ? 200000 : 5000;
-    benchmark::RegisterBenchmark(("Call/beam/" + w.row).c_str(), beam_call, w, calls)
-        ->UseManualTime()
-        ->Iterations(1);
-#endif
     if (w.suite != nullptr) continue;
     for (core::BackendKind kind : backends::available_backends())
       benchmark::RegisterBenchmark(

@@ -208,12 +208,14 @@ Term float_or_other(Heap& h) { return one_in(5) ? int_or_other(h) : any_float(h)
 
 Term map_or_other(Heap& h) { return one_in(8) ? some_term(h) : any_map(h, 40); }
 
+Term small_map_term(Heap& h);
+
 // A map whose iteration order is the same in every VM (see beam_mismatch):
-// a flatmap, or a larger map with integer keys.
+// a flatmap, or a larger map with integer keys (or not a map).
 Term iteration_map(Heap& h) {
   switch (pick(0, 6)) {
     case 0:
-      return some_term(h);
+      return small_map_term(h);
     case 1:
     case 2: {
       Args keys, values;
@@ -343,6 +345,27 @@ Term time_unit(Heap& h) {
   }
 }
 
+// A time for convert_time_unit: an integer whose conversion between any two
+// units fits in 64 bits, or something enif_get_int64 refuses. (Past that the
+// BEAM's conversion overflows a signed multiplication, which C leaves
+// undefined: what it answers there is no promise.)
+Term time_value(Heap& h) {
+  switch (pick(0, 8)) {
+    case 0:
+      return any_float(h);
+    case 1:
+      return any_atom(h);
+    case 2: {  // beyond 64 bits
+      const std::uint64_t magnitude[] = {any_u64(), 1 + any_u64() % 1000};
+      return core::make_bignum(h, coin(), magnitude);
+    }
+    default: {
+      constexpr std::int64_t kLimit = INT64_MAX / 1'000'000'000;
+      return integer(h, pick<std::int64_t>(-kLimit, kLimit + 1));
+    }
+  }
+}
+
 // ---- the models
 
 Want int_in(Term t, std::int64_t lo, std::int64_t hi) {
@@ -412,7 +435,9 @@ Term type_of_model(Heap& h, Term t) {
 
 Term ok_tuple(Heap& h, Term v) { return tuple(h, {core::atoms::kOk, v}); }
 
-std::string check_map_iteration(const Args& a, const core::CallResult& ours) {
+// Every pair once; a flatmap's in map key order (backward: reversed). A
+// larger map's order is the BEAM's hash order, which the BEAM comparison checks.
+std::string check_map_iteration(const Args& a, const core::CallResult& ours, bool forward) {
   if (!core::is_map(a[0])) return expect(ours, kBadarg);
   if (!ours.ok()) return "expected [{K, V}], got " + show(ours);
   auto pairs = proper_list(ours.value());
@@ -422,6 +447,13 @@ std::string check_map_iteration(const Args& a, const core::CallResult& ours) {
     if (!core::is_tuple(p) || core::tuple_arity(p) != 2)
       return "not a pair: " + core::print_term(p);
     got.emplace_back(core::tuple_elements(p)[0], core::tuple_elements(p)[1]);
+  }
+  if (got.size() <= core::kFlatmapLimit) {
+    for (std::size_t i = 1; i < got.size(); ++i) {
+      const int c = core::compare_map_keys(got[i - 1].first, got[i].first);
+      if (forward ? c >= 0 : c <= 0)
+        return fmt::format("pairs {} and {} are out of map key order", i - 1, i);
+    }
   }
   return same_pairs(got, entries_of(a[0]));
 }
@@ -670,9 +702,13 @@ const TermsFunction kFunctions[] = {
        return expect(r, integer(h, static_cast<std::int64_t>(entries_of(a[0]).size())));
      }},
     {"map_iter_forward", 1, [](Heap& h) { return Args{iteration_map(h)}; },
-     [](Heap&, const Args& a, const core::CallResult& r) { return check_map_iteration(a, r); }},
+     [](Heap&, const Args& a, const core::CallResult& r) {
+       return check_map_iteration(a, r, true);
+     }},
     {"map_iter_backward", 1, [](Heap& h) { return Args{iteration_map(h)}; },
-     [](Heap&, const Args& a, const core::CallResult& r) { return check_map_iteration(a, r); }},
+     [](Heap&, const Args& a, const core::CallResult& r) {
+       return check_map_iteration(a, r, false);
+     }},
     {"map_from_arrays", 2,
      [](Heap& h) {
        const auto n = pick<std::size_t>(0, 45);
@@ -847,7 +883,7 @@ const TermsFunction kFunctions[] = {
        return expect(r, core::is_local_pid(a[0]) ? Want(a[0]) : kBadarg);
      }},
     {"convert_time_unit", 3,
-     [](Heap& h) { return Args{int_or_other(h), time_unit(h), time_unit(h)}; }, nullptr},
+     [](Heap& h) { return Args{time_value(h), time_unit(h), time_unit(h)}; }, nullptr},
 };
 
 // %T text: the BEAM renders floats C-style (1.500000e+00) and maps without
@@ -908,6 +944,17 @@ void check_against_model_and_beam(Host& host, core::LibraryHandle lib,
     auto theirs = beam_calls(requests);
     for (std::size_t i = 0; i < cases.size(); ++i) {
       std::string wrong = beam_mismatch(cases[i].ours, theirs[i]);
+      // OTP 25's enif_make_map_from_arrays, given more than 32 keys that
+      // duplicates bring down to 32 or fewer, answers a HAMT of that size, a
+      // map nothing else in the BEAM makes (not even =:= to the same map made
+      // by maps:from_list/1 there; later OTP releases fix it). Its bytes are
+      // in hash order; the map they decode to must be ours.
+      if (!wrong.empty() && std::string_view(cases[i].fn->name) == "map_from_arrays" &&
+          cases[i].ours.ok() && !theirs[i].raised) {
+        Heap beam_heap;
+        auto decoded = core::decode(theirs[i].term, beam_heap);
+        if (decoded && core::identical(*decoded, cases[i].ours.value())) wrong.clear();
+      }
       if (!wrong.empty())
         RC_FAIL(
             fmt::format("nh_terms:{}{}: {}", cases[i].fn->name, show_args(cases[i].args), wrong));

@@ -191,18 +191,26 @@ int enif_ioq_peek_head(ErlNifEnv* env, ErlNifIOQueue* q, size_t* size, ERL_NIF_T
 
 // Fills *iovec with up to max_length binaries from the list iovec_term; the
 // rest of the list goes to *tail. False if the list holds a non-binary (or a
-// bitstring) or is improper. With an env the vector lives as long as the
-// env; with NULL it holds references of its own and enif_free_iovec frees it.
+// bitstring of a byte or more) or is improper. As in the BEAM, an element
+// without a whole byte (<<>>, <<1:3>>) counts towards max_length but adds no
+// entry to the vector. With an env the vector lives as long as the env; with
+// NULL it holds references of its own and enif_free_iovec frees it.
 int enif_inspect_iovec(ErlNifEnv* env, size_t max_length, ERL_NIF_TERM iovec_term,
                        ERL_NIF_TERM* tail, ErlNifIOVec** iovec) {
   if (iovec == nullptr || tail == nullptr) return 0;
   // Examine first: how many elements, all binaries, where the rest starts.
-  std::size_t count = 0;
+  std::size_t elements = 0;
+  std::size_t count = 0;  // the vector's entries: elements with bytes
   Term rest = iovec_term;
-  while (core::is_cons(rest) && count < max_length) {
+  while (core::is_cons(rest) && elements < max_length) {
     Term b = core::cons_head(rest);
-    if (!core::is_bitstring(b) || !core::bitstring_view(b).is_binary()) return 0;
-    ++count;
+    if (!core::is_bitstring(b)) return 0;
+    const core::BitstringView v = core::bitstring_view(b);
+    if (v.byte_size > 0) {
+      if (!v.is_binary()) return 0;
+      ++count;
+    }
+    ++elements;
     rest = core::cons_tail(rest);
   }
   if (!core::is_list(rest)) return 0;
@@ -237,8 +245,9 @@ int enif_inspect_iovec(ErlNifEnv* env, size_t max_length, ERL_NIF_TERM iovec_ter
 
     std::size_t total = 0;
     Term cur = iovec_term;
-    for (std::size_t i = 0; i < count; ++i, cur = core::cons_tail(cur)) {
+    for (std::size_t i = 0; i < count; cur = core::cons_tail(cur)) {
       core::BitstringView v = core::bitstring_view(core::cons_head(cur));
+      if (v.byte_size == 0) continue;
       const std::uint8_t* data = v.data;
       core::OffHeapObject* owner = v.owner;
       if (env == nullptr) {
@@ -263,6 +272,7 @@ int enif_inspect_iovec(ErlNifEnv* env, size_t max_length, ERL_NIF_TERM iovec_ter
       iov[i].iov_len = v.byte_size;
       refs[i] = owner;
       total += v.byte_size;
+      ++i;
     }
     if (env == nullptr) flags |= kHoldsReferences;
     vec->iovcnt = static_cast<int>(count);

@@ -1,13 +1,18 @@
 // The enif ABI's map functions: building and reading maps, and map iterators.
 //
 // Keys match with =:= (1 and 1.0 are different keys), as erts_maps_get does.
-// Every nifhost map keeps its keys and values in two arrays in the BEAM's
-// iteration order (see order.hpp), so one iterator scheme serves maps of any
-// size: the BEAM's flatmap iterator. ErlNifMapIterator is used as the BEAM
-// uses it for a flatmap: idx is 1-based, 0 is before the first pair ("head")
-// and size + 1 is past the last ("tail"); u.flat.ks/vs hold the key and value
-// arrays. Destroying an iterator frees nothing.
+// Every nifhost map keeps its keys and values in two arrays in the order of
+// maps:to_list/1 (see order.hpp), so one iterator scheme serves maps of any
+// size: the BEAM's flatmap iterator, reading a HAMT-sized map's arrays from
+// the end (the BEAM's HAMT iterator visits pairs in the reverse of to_list).
+// ErlNifMapIterator is used as the BEAM uses it for a flatmap: idx is
+// 1-based, 0 is before the first pair ("head") and size + 1 is past the last
+// ("tail"); u.flat.ks/vs hold the key and value arrays. Destroying an
+// iterator frees nothing.
+#include <algorithm>
+#include <numeric>
 #include <span>
+#include <vector>
 
 #include "enif_common.hpp"
 #include "nifhost/core/order.hpp"
@@ -45,7 +50,27 @@ int enif_make_map_from_arrays(ErlNifEnv* env, ERL_NIF_TERM keys[], ERL_NIF_TERM 
   return enif::guard(0, [&] {
     auto m = core::make_map(enif::heap_of(env), std::span<const Term>(keys, cnt),
                             std::span<const Term>(values, cnt));
-    if (!m) return 0;  // a duplicate key
+    if (!m) {
+      // A duplicate key. The BEAM refuses it only when the arrays would make
+      // a flatmap (up to 32 keys); beyond, it builds the map as maps:from_list
+      // does: the last value given for a key wins.
+      if (cnt <= core::kFlatmapLimit) return 0;
+      std::vector<std::size_t> order(cnt);
+      std::iota(order.begin(), order.end(), std::size_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return core::compare_map_keys(keys[a], keys[b]) < 0;
+      });
+      std::vector<Term> unique_keys, unique_values;
+      for (std::size_t i = 0; i < cnt; ++i) {
+        const bool last_of_key =
+            i + 1 == cnt || core::compare_map_keys(keys[order[i]], keys[order[i + 1]]) != 0;
+        if (!last_of_key) continue;
+        unique_keys.push_back(keys[order[i]]);
+        unique_values.push_back(values[order[i]]);
+      }
+      m = core::make_map(enif::heap_of(env), unique_keys, unique_values);
+      if (!m) return 0;
+    }
     *map_out = *m;
     return 1;
   });
@@ -139,8 +164,11 @@ int enif_map_iterator_prev(ErlNifEnv*, ErlNifMapIterator* iter) {
 int enif_map_iterator_get_pair(ErlNifEnv*, ErlNifMapIterator* iter, ERL_NIF_TERM* key,
                                ERL_NIF_TERM* value) {
   if (!iterator_on_pair(iter)) return 0;
-  *key = iter->u.flat.ks[iter->idx - 1];
-  *value = iter->u.flat.vs[iter->idx - 1];
+  // A HAMT's iterator walks its pairs in the reverse of maps:to_list/1 (the
+  // order kept here), as the BEAM's does; a flatmap's walks them in key order.
+  const std::size_t at = iter->size > core::kFlatmapLimit ? iter->size - iter->idx : iter->idx - 1;
+  *key = iter->u.flat.ks[at];
+  *value = iter->u.flat.vs[at];
   return 1;
 }
 

@@ -501,6 +501,9 @@ IsolatedBackend::~IsolatedBackend() {
       inc = std::move(d->current);
     }
     if (inc) inc->stop();
+    // Libraries still loaded point at their domain and it at them: break the
+    // cycle, or both outlive the backend.
+    d->libraries.clear();
   }
 }
 

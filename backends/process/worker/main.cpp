@@ -13,10 +13,12 @@
 
 // Under a sanitizer, a NIF's crash must still end the worker with the real
 // signal, which is what the host reports: the runtime's own handlers would
-// turn it into a report and exit status.
+// turn it into a report and exit status. TSan also sleeps a second in exit()
+// by default (atexit_sleep_ms), which a call deadline would see as a hang.
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 extern "C" const char* __tsan_default_options() {
-  return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0";
+  return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0:"
+         "atexit_sleep_ms=0";
 }
 extern "C" const char* __asan_default_options() {
   return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0";
