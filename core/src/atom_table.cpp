@@ -93,8 +93,7 @@ AtomTable::AtomTable() : impl_(new Impl) {
   };
   for (const char* text : kFixed) {
     impl_->names.emplace_back(text);
-    impl_->index.emplace(impl_->names.back(),
-                         static_cast<std::uint32_t>(impl_->names.size() - 1));
+    impl_->index.emplace(impl_->names.back(), static_cast<std::uint32_t>(impl_->names.size() - 1));
   }
   assert(impl_->names.size() == atoms::kFixedCount);
 }

@@ -40,7 +40,8 @@ Heap& Heap::operator=(Heap&& other) noexcept {
 Term* Heap::allocate_words(std::size_t words) {
   if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < words) {
     // Grow geometrically so a large term costs few chunks.
-    std::size_t cap = std::max(words, chunks_.empty() ? kDefaultWords : chunks_.back().capacity * 2);
+    std::size_t cap =
+        std::max(words, chunks_.empty() ? kDefaultWords : chunks_.back().capacity * 2);
     chunks_.push_back(Chunk{std::make_unique<Term[]>(cap), cap, 0});
     reserved_ += cap;
   }

@@ -279,8 +279,9 @@ std::optional<Term> make_binary(Heap& heap, std::span<const std::uint8_t> bytes)
 }
 
 Term make_binary(Heap& heap, std::string_view bytes) {
-  auto t = make_binary(heap, std::span<const std::uint8_t>(
-                                 reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  auto t =
+      make_binary(heap, std::span<const std::uint8_t>(
+                            reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
   if (!t) throw std::bad_alloc();
   return *t;
 }
@@ -388,13 +389,15 @@ Term map_remove(Heap& heap, Term map, Term key) {
 
 // ---------------------------------------------------------------- pids, ports, refs
 PidView pid_view(Term t) {
-  if (is_local_pid(t)) return {atoms::kNonode, local_pid_id(t), local_pid_serial(t), kLocalCreation};
+  if (is_local_pid(t))
+    return {atoms::kNonode, local_pid_id(t), local_pid_serial(t), kLocalCreation};
   const Term* p = box_ptr(t);
   return {p[1], static_cast<std::uint32_t>(p[2]), static_cast<std::uint32_t>(p[3]),
           static_cast<std::uint32_t>(p[4])};
 }
 
-Term make_pid(Heap& heap, Term node, std::uint32_t id, std::uint32_t serial, std::uint32_t creation) {
+Term make_pid(Heap& heap, Term node, std::uint32_t id, std::uint32_t serial,
+              std::uint32_t creation) {
   if (node == atoms::kNonode && creation == kLocalCreation && serial <= kLocalPidSerialMax)
     return make_local_pid(id, serial);
   Term* p = heap.allocate_words(5);
@@ -511,7 +514,8 @@ std::size_t flat_size(Term t) {
       case Subtag::kMap: {
         n += 1 + arity;
         std::size_t sz = map_size(t);
-        for (std::size_t i = 0; i < sz; ++i) n += flat_size(map_keys(t)[i]) + flat_size(map_values(t)[i]);
+        for (std::size_t i = 0; i < sz; ++i)
+          n += flat_size(map_keys(t)[i]) + flat_size(map_values(t)[i]);
         return n;
       }
       case Subtag::kBinary: {
@@ -563,7 +567,8 @@ Term copy_term(Heap& to, Term t) {
     }
     case Subtag::kBinary: {
       BitstringView v = bitstring_view(t);
-      if (v.owner != nullptr) return make_binary_view(to, v.owner, v.data, v.byte_size, v.trailing_bits);
+      if (v.owner != nullptr)
+        return make_binary_view(to, v.owner, v.data, v.byte_size, v.trailing_bits);
       return make_inline_bits(to, {v.data, v.byte_size + (v.trailing_bits ? 1u : 0u)}, v.byte_size,
                               v.trailing_bits);
     }

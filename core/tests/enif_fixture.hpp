@@ -3,7 +3,8 @@
 // call gets, and the real BEAM to say what a term should be.
 //
 //   class EnifMaps : public nifhost::core::test::EnifFixture {};
-//   TEST_F(EnifMaps, X) { EXPECT_EQ(etf_of(enif_make_new_map(env)), *oracle().encode_text("#{}")); }
+//   TEST_F(EnifMaps, X) { EXPECT_EQ(etf_of(enif_make_new_map(env)), *oracle().encode_text("#{}"));
+//   }
 #include <string>
 
 #include <gtest/gtest.h>

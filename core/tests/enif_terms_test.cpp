@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "enif_fixture.hpp"
 #include "nifhost/core/atom_table.hpp"
 #include "nifhost/core/env.hpp"
 #include "nifhost/core/heap.hpp"
@@ -24,14 +25,12 @@
 #include "nifhost/testing/beam_oracle.hpp"
 #include "nifhost/testing/term_gen.hpp"
 
-#include "enif_fixture.hpp"
-
 namespace {
 
 using namespace nifhost::core;
 using nifhost::core::test::EnifFixture;
-using nifhost::core::test::TestEnv;
 using nifhost::core::test::oracle;
+using nifhost::core::test::TestEnv;
 using nifhost::testing::Bytes;
 
 class EnifTerms : public EnifFixture {

@@ -1,3 +1,4 @@
+/* clang-format off */
 /* nh_faults: native code failing in the ways real NIFs fail, one function
  * per failure, for the fault-isolation tests. Calling these in a VM that
  * runs NIFs in its own address space takes the VM down (that is the point).
@@ -41,6 +42,7 @@
  * Every trick that keeps the compiler from removing or "fixing" the fault
  * (volatile, noinline, non-constant addresses) is deliberate.
  */
+/* clang-format on */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>

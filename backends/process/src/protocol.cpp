@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -330,6 +331,23 @@ std::optional<HostOp> host_op_from_atom(core::Term atom) {
   for (std::size_t i = 0; i < std::size(kHostOpNames); ++i)
     if (name == kHostOpNames[i]) return static_cast<HostOp>(i);
   return std::nullopt;
+}
+
+void write_library_info(FrameWriter& w, core::Heap& heap, const core::LibraryInfo& info) {
+  w.binary(info.module);
+  w.integer(info.nif_major);
+  w.integer(info.nif_minor);
+  w.binary(info.vm_variant);
+  w.binary(info.min_erts);
+  w.atom(info.via_metadata ? core::atoms::kTrue : core::atoms::kFalse);
+  w.integer(info.metadata_version);
+  w.binary(info.module_version);
+  std::vector<core::Term> fns;
+  fns.reserve(info.functions.size());
+  for (const core::FunctionInfo& f : info.functions)
+    fns.push_back(core::make_tuple(heap, {core::make_binary(heap, f.name),
+                                          core::make_small(f.arity), core::make_small(f.flags)}));
+  (void)w.term(core::make_list(heap, fns));
 }
 
 }  // namespace nifhost::process

@@ -747,23 +747,6 @@ void apply_limits(std::uint64_t address_space, std::uint64_t cpu_seconds) {
   }
 }
 
-void write_info(FrameWriter& w, core::Heap& heap, const core::LibraryInfo& info) {
-  w.binary(info.module);
-  w.integer(info.nif_major);
-  w.integer(info.nif_minor);
-  w.binary(info.vm_variant);
-  w.binary(info.min_erts);
-  w.atom(info.via_metadata ? core::atoms::kTrue : core::atoms::kFalse);
-  w.integer(info.metadata_version);
-  w.binary(info.module_version);
-  std::vector<Term> fns;
-  fns.reserve(info.functions.size());
-  for (const core::FunctionInfo& f : info.functions)
-    fns.push_back(core::make_tuple(heap, {core::make_binary(heap, f.name),
-                                          core::make_small(f.arity), core::make_small(f.flags)}));
-  (void)w.term(core::make_list(heap, fns));
-}
-
 void LaneServer::handle_load(const Frame& f, bool upgrade) {
   auto opts = wire_decode_options(nullptr, f.owner);
   PayloadReader r(f.payload, heap_, opts);
@@ -822,7 +805,7 @@ void LaneServer::handle_load(const Frame& f, bool upgrade) {
   }
   const core::LibraryInfo& li = (*lib)->info();
   previous.reset();
-  reply(MessageKind::kLoaded, request, [&](FrameWriter& w) { write_info(w, heap_, li); });
+  reply(MessageKind::kLoaded, request, [&](FrameWriter& w) { write_library_info(w, heap_, li); });
 }
 
 void LaneServer::handle_unload(const Frame& f) {

@@ -95,20 +95,15 @@ void answer_load(Lane& lane, const Frame& f) {
     return;
   }
   if (name == "hostile_other_module") name = "not_what_was_asked";
+  core::LibraryInfo info;
+  info.module = name;
+  info.nif_major = 2;
+  info.nif_minor = 16;
+  info.vm_variant = "beam.vanilla";
+  info.min_erts = "erts-13.0";
+  for (const char* fn : kFunctions) info.functions.push_back({fn, 0, 0});
   FrameWriter w(out, MessageKind::kLoaded, f.header.lane, f.header.request);
-  w.binary(name);
-  w.integer(2);
-  w.integer(16);
-  w.binary(std::string_view("beam.vanilla"));
-  w.binary(std::string_view("erts-13.0"));
-  w.atom(core::atoms::kFalse);
-  w.integer(0);
-  w.binary(std::string_view(""));
-  std::vector<core::Term> fns;
-  for (const char* fn : kFunctions)
-    fns.push_back(core::make_tuple(heap, {core::make_binary(heap, std::string_view(fn)),
-                                          core::make_small(0), core::make_small(0)}));
-  (void)w.term(core::make_list(heap, fns));
+  write_library_info(w, heap, info);
   auto bytes = w.finish();
   send(lane, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
 }

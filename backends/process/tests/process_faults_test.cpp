@@ -63,8 +63,14 @@ TEST_F(Faults, EveryNativeFailureIsContainedAndTheNextCallRestartsTheWorker) {
     pid_t before = backend().worker_pid(lib);
     ASSERT_GT(before, 0);
     auto r = call(p, lib, c.function, c.args);
-    // The sanitizers' allocators do not check double frees: nothing to contain.
-    if (kSanitized && std::string_view(c.function) == "double_free") continue;
+    if (kSanitized && std::string_view(c.function) == "double_free") {
+      // A sanitizer's allocator handles a double free its own way (ASan
+      // reports it and exits, TSan's may carry on): whichever, the next call
+      // gets a working worker.
+      auto next = ok(p, lib);
+      ASSERT_TRUE(next.ok()) << outcome_text(next);
+      continue;
+    }
     std::string expected = std::string("{nifhost,nh_faults,") + c.function + "," + c.why + "}";
     EXPECT_EQ(failure_text(r), expected) << outcome_text(r);
     const auto* f = std::get_if<core::ContainedFailure>(&r.outcome);
@@ -78,7 +84,13 @@ TEST_F(Faults, EveryNativeFailureIsContainedAndTheNextCallRestartsTheWorker) {
     EXPECT_EQ(next.value(), core::atoms::kOk);
     EXPECT_NE(backend().worker_pid(lib), before);
   }
-  EXPECT_EQ(vm_->backend().stats().restarts, std::size(cases) - (kSanitized ? 1 : 0));
+  const auto restarts = vm_->backend().stats().restarts;
+  if (kSanitized) {
+    EXPECT_GE(restarts, std::size(cases) - 1);
+    EXPECT_LE(restarts, std::size(cases));
+  } else {
+    EXPECT_EQ(restarts, std::size(cases));
+  }
 }
 
 TEST_F(Faults, GlibcsDiagnosisIsAttachedToTheReport) {

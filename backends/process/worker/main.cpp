@@ -1,9 +1,8 @@
 // nifhost-worker: the process the isolated backends run NIF libraries in.
 // The host starts it; it is not meant to be run by hand. Each channel kind it
 // can serve is one row below.
-#include <unistd.h>
-
 #include <cstdio>
+#include <unistd.h>
 
 #include "nifhost/process/socket_channel.hpp"
 #include "nifhost/process/worker_server.hpp"

@@ -31,7 +31,9 @@ constexpr std::size_t kAssembleInitialBytes = std::size_t{1} << 20;
 // waited out.
 constexpr nanoseconds kDataAreaPatience{50'000};
 
-ChannelError protocol(std::string text) { return ChannelError{ChannelErrc::kProtocol, std::move(text)}; }
+ChannelError protocol(std::string text) {
+  return ChannelError{ChannelErrc::kProtocol, std::move(text)};
+}
 
 ChannelError from_wait(WaitResult r) {
   switch (r) {
@@ -141,8 +143,8 @@ tl::expected<void, ChannelError> RingWriter::write(Parts parts, Deadline deadlin
   ++counts_.chunked_frames;
   for (std::size_t at = 0; at < n; at += inline_max_) {
     std::size_t k = std::min(inline_max_, n - at);
-    auto r = put_record(RecordKind::kChunk, n, &cursor, k, static_cast<std::uint32_t>(k),
-                        deadline, shut);
+    auto r = put_record(RecordKind::kChunk, n, &cursor, k, static_cast<std::uint32_t>(k), deadline,
+                        shut);
     if (!r) return r;
   }
   return {};
@@ -255,9 +257,9 @@ tl::expected<Frame, ChannelError> RingReader::frame_from(std::span<const std::ui
     if (owner != nullptr) owner->release();
     broken_ = true;
     if (!h) return tl::unexpected(protocol(h.error()));
-    return tl::unexpected(protocol(fmt::format("a {}-byte record holds a frame claiming {} bytes",
-                                               bytes.size(),
-                                               process::kFrameHeaderSize + h->length)));
+    return tl::unexpected(
+        protocol(fmt::format("a {}-byte record holds a frame claiming {} bytes", bytes.size(),
+                             process::kFrameHeaderSize + h->length)));
   }
   delivered_ = owner;
   return Frame{*h, bytes.subspan(process::kFrameHeaderSize), owner};
@@ -284,9 +286,10 @@ tl::expected<Frame, ChannelError> RingReader::read(Deadline deadline,
     // `head` is the one value read from the segment for this record.
     const std::uint64_t avail = head - tail_;
     if (avail > cap)
-      return fail(fmt::format("the writer's published head {} is not within the {}-byte ring "
-                              "ahead of the tail {}",
-                              head, cap, tail_));
+      return fail(
+          fmt::format("the writer's published head {} is not within the {}-byte ring "
+                      "ahead of the tail {}",
+                      head, cap, tail_));
     if (avail == 0) {
       const char* text = assembling_ != nullptr ? "the peer closed the lane inside a chunked frame"
                                                 : "the peer closed the lane";
@@ -306,8 +309,8 @@ tl::expected<Frame, ChannelError> RingReader::read(Deadline deadline,
                                   process::kFrameHeaderSize, inline_max_));
         std::uint64_t rec = kRecordHeaderBytes + round_up(h.size);
         if (rec > avail)
-          return fail(fmt::format("an inline record of {} bytes runs past the {} published",
-                                  rec, avail));
+          return fail(
+              fmt::format("an inline record of {} bytes runs past the {} published", rec, avail));
         small_.resize(h.size);
         copy_out(tail_ + kRecordHeaderBytes, small_.data(), h.size);
         consume(rec);
@@ -330,8 +333,8 @@ tl::expected<Frame, ChannelError> RingReader::read(Deadline deadline,
         }
         core::RefcBinary* b = core::RefcBinary::create(h.size);
         if (b == nullptr)
-          return tl::unexpected(ChannelError{
-              ChannelErrc::kIo, fmt::format("no memory for a {}-byte frame", h.size)});
+          return tl::unexpected(
+              ChannelError{ChannelErrc::kIo, fmt::format("no memory for a {}-byte frame", h.size)});
         // The one copy out of the segment; the worker may rewrite the area
         // from now on, this side never looks at it again.
         std::memcpy(b->data(), data_.data(), h.size);
@@ -347,8 +350,8 @@ tl::expected<Frame, ChannelError> RingReader::read(Deadline deadline,
                                   process::kFrameHeaderSize, max_frame_));
         std::uint64_t rec = kRecordHeaderBytes + round_up(h.size);
         if (rec > avail)
-          return fail(fmt::format("a chunk record of {} bytes runs past the {} published", rec,
-                                  avail));
+          return fail(
+              fmt::format("a chunk record of {} bytes runs past the {} published", rec, avail));
         if (assembling_ == nullptr) {
           if (h.size > total) return fail("a chunk larger than its frame");
           std::size_t initial = static_cast<std::size_t>(
@@ -367,8 +370,8 @@ tl::expected<Frame, ChannelError> RingReader::read(Deadline deadline,
           std::size_t next = static_cast<std::size_t>(std::min<std::uint64_t>(
               total, std::max(assembling_->size() * 2, assembled_ + h.size)));
           if (!assembling_->resize(next))
-            return tl::unexpected(ChannelError{
-                ChannelErrc::kIo, fmt::format("no memory for a {}-byte frame", next)});
+            return tl::unexpected(
+                ChannelError{ChannelErrc::kIo, fmt::format("no memory for a {}-byte frame", next)});
         }
         copy_out(tail_ + kRecordHeaderBytes, assembling_->data() + assembled_, h.size);
         assembled_ += h.size;

@@ -1,14 +1,13 @@
 // The shared segment: memfd creation and sealing, Boost.Interprocess mapping.
 #include "nifhost/shm/segment.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
+#include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <string>
 #include <utility>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -45,8 +44,7 @@ std::string Geometry::check() const {
   if (data_bytes % kPageBytes != 0 || data_bytes > (std::uint64_t{1} << 40))
     return fmt::format("the data area size {} is not a multiple of {} (up to 1 TiB)", data_bytes,
                        kPageBytes);
-  if (max_lanes == 0 || max_lanes > 4096)
-    return fmt::format("{} lanes (1..4096)", max_lanes);
+  if (max_lanes == 0 || max_lanes > 4096) return fmt::format("{} lanes (1..4096)", max_lanes);
   return {};
 }
 
@@ -76,11 +74,11 @@ tl::expected<Segment, std::string> Segment::create(std::string_view name, std::s
 }
 
 tl::expected<Segment, std::string> Segment::adopt(int fd, std::size_t min_bytes) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return tl::unexpected(sys("fstat"));
   if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) < min_bytes)
-    return tl::unexpected(fmt::format("the segment has {} bytes, fewer than the {} its layout needs",
-                                      st.st_size, min_bytes));
+    return tl::unexpected(fmt::format(
+        "the segment has {} bytes, fewer than the {} its layout needs", st.st_size, min_bytes));
   int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0 || (seals & F_SEAL_SHRINK) == 0)
     return tl::unexpected(std::string("the segment is not sealed against shrinking"));
@@ -108,12 +106,11 @@ tl::expected<std::shared_ptr<Mapping>, std::string> Segment::map(std::size_t off
                                                                  std::size_t bytes,
                                                                  bool populate) const {
   if (offset > size_ || bytes > size_ - offset || bytes == 0)
-    return tl::unexpected(fmt::format("[{}, +{}) is not inside the {}-byte segment", offset, bytes,
-                                      size_));
+    return tl::unexpected(
+        fmt::format("[{}, +{}) is not inside the {}-byte segment", offset, bytes, size_));
   try {
     bip::mapped_region region(FdMappable{fd_}, bip::read_write, static_cast<bip::offset_t>(offset),
-                              bytes, nullptr,
-                              populate ? MAP_POPULATE : bip::default_map_options);
+                              bytes, nullptr, populate ? MAP_POPULATE : bip::default_map_options);
     return std::make_shared<Mapping>(std::move(region));
   } catch (const bip::interprocess_exception& e) {
     return tl::unexpected(fmt::format("mapping the segment: {}", e.what()));

@@ -22,9 +22,9 @@ tl::expected<std::unique_ptr<core::Backend>, core::LoadError> make_shm_backend(
   if (std::string bad = options.geometry.check(); !bad.empty())
     return tl::make_unexpected(
         core::LoadError{core::LoadErrc::kUnavailable, "shm segment layout: " + bad});
-  return std::make_unique<process::IsolatedBackend>(
-      core::BackendKind::kShm, host, std::make_unique<ShmChannelFactory>(options),
-      std::move(config));
+  return std::make_unique<process::IsolatedBackend>(core::BackendKind::kShm, host,
+                                                    std::make_unique<ShmChannelFactory>(options),
+                                                    std::move(config));
 }
 
 }  // namespace nifhost::shm

@@ -2,14 +2,13 @@
 // shared segment.
 #include "nifhost/shm/shm_channel.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <mutex>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 #include <fmt/format.h>
@@ -173,9 +172,9 @@ class ShmWorkerChannel final : public process::WorkerChannel {
   tl::expected<std::unique_ptr<Lane>, ChannelError> accept_lane(std::uint32_t id) override {
     const Geometry& g = options_.geometry;
     if (id == 0 || id > g.max_lanes)
-      return tl::unexpected(ChannelError{
-          ChannelErrc::kProtocol, fmt::format("lane {} is outside the segment (1..{})", id,
-                                              g.max_lanes)});
+      return tl::unexpected(
+          ChannelError{ChannelErrc::kProtocol,
+                       fmt::format("lane {} is outside the segment (1..{})", id, g.max_lanes)});
     auto mapping = segment_.map(g.lane_offset(id), g.lane_stride());
     if (!mapping) return tl::unexpected(io_error(fmt::format("lane {}: {}", id, mapping.error())));
     return make_shm_lane(std::move(*mapping), id, g, Side::kWorker, options_.worker_wait,
@@ -208,8 +207,7 @@ std::optional<std::uint64_t> number(const std::map<std::string, std::string>& o,
 std::unique_ptr<Lane> make_shm_lane(std::shared_ptr<Mapping> region, std::uint32_t id,
                                     const Geometry& geometry, Side side, const WaitPolicy& policy,
                                     std::size_t max_frame_bytes) {
-  return std::make_unique<ShmLane>(std::move(region), id, geometry, side, policy,
-                                   max_frame_bytes);
+  return std::make_unique<ShmLane>(std::move(region), id, geometry, side, policy, max_frame_bytes);
 }
 
 tl::expected<std::unique_ptr<process::HostChannel>, ChannelError> ShmChannelFactory::create(
@@ -250,8 +248,8 @@ tl::expected<std::unique_ptr<process::WorkerChannel>, std::string> attach_shm_ch
   ::fcntl(cfd, F_SETFD, FD_CLOEXEC);
 
   ShmOptions o;
-  o.geometry = Geometry{static_cast<std::uint32_t>(*ring), *data,
-                        static_cast<std::uint32_t>(*lanes)};
+  o.geometry =
+      Geometry{static_cast<std::uint32_t>(*ring), *data, static_cast<std::uint32_t>(*lanes)};
   if (std::string bad = o.geometry.check(); !bad.empty()) return tl::unexpected(bad);
   o.worker_wait.spin = std::chrono::nanoseconds(
       static_cast<std::int64_t>(number(options, "shm-spin-ns").value_or(50'000)));

@@ -1,13 +1,12 @@
 // futex(2) on words of the shared segment.
 #include "nifhost/shm/wait.hpp"
 
+#include <cerrno>
+#include <ctime>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <ctime>
 
 namespace nifhost::shm {
 

@@ -3,22 +3,22 @@
 // empty rings wait and time out, shutting down wakes a sleeper, and whatever
 // a hostile peer writes into the control words or the ring is reported as a
 // protocol error rather than followed.
-#include <fcntl.h>
-#include <unistd.h>
+#include "nifhost/shm/ring.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fcntl.h>
 #include <random>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include "nifhost/process/protocol.hpp"
-#include "nifhost/shm/ring.hpp"
 #include "nifhost/shm/segment.hpp"
 
 namespace nifhost::shm {
@@ -34,8 +34,8 @@ constexpr std::size_t kMaxFrame = std::size_t{64} << 20;
 // A frame of `payload` bytes whose content depends on `seed`.
 std::vector<std::uint8_t> make_frame(std::uint32_t request, std::size_t payload) {
   std::vector<std::uint8_t> f(process::kFrameHeaderSize + payload);
-  process::write_header(f.data(), {MessageKind::kResult, 1, request,
-                                   static_cast<std::uint32_t>(payload)});
+  process::write_header(f.data(),
+                        {MessageKind::kResult, 1, request, static_cast<std::uint32_t>(payload)});
   std::uint32_t x = request * 2654435761u + 1;
   for (std::size_t i = process::kFrameHeaderSize; i < f.size(); ++i) {
     x ^= x << 13;
@@ -118,8 +118,8 @@ TEST(Ring, EmptyRingWouldBlockThenTimesOut) {
 TEST(Ring, FramesOfEverySizeArriveWholeAndInOrder) {
   RingFixture f;
   // Inline (with wraparound), data area (64 KiB), and chunked (beyond it).
-  const std::size_t sizes[] = {0, 1, 7, 100, 1000, 1000, 1000, 1000, 1000, 1000, 5000,
-                               60'000, 65'000, 200'000, 3, 1000};
+  const std::size_t sizes[] = {0,    1,    7,    100,    1000,   1000,    1000, 1000,
+                               1000, 1000, 5000, 60'000, 65'000, 200'000, 3,    1000};
   for (std::uint32_t i = 0; i < std::size(sizes); ++i) {
     auto frame = make_frame(i, sizes[i]);
     std::thread writer([&] { ASSERT_TRUE(f.writer().write(frame, Deadline::never(), f.shut())); });
@@ -212,7 +212,8 @@ TEST(Ring, LargeFramesGoThroughTheDataAreaAndTheHostCopiesThemOut) {
   ASSERT_TRUE(got.has_value()) << got.error().text;
   // The payload is the reader's own copy, not the segment.
   auto area = f.reader_data();
-  EXPECT_FALSE(got->payload.data() >= area.data() && got->payload.data() < area.data() + area.size());
+  EXPECT_FALSE(got->payload.data() >= area.data() &&
+               got->payload.data() < area.data() + area.size());
   ASSERT_NE(got->owner, nullptr);
   // The area was handed back at once: overwriting it changes nothing read.
   EXPECT_EQ(word(f.raw().control->to_host.consumer.data_done).load(), 1u);
@@ -298,8 +299,8 @@ struct Lie {
   void (*apply)(LaneRegion& r, const Geometry& g);
 };
 
-void put_record(LaneRegion& r, std::uint64_t at, RecordHeader h, const std::vector<std::uint8_t>& bytes,
-                const Geometry& g) {
+void put_record(LaneRegion& r, std::uint64_t at, RecordHeader h,
+                const std::vector<std::uint8_t>& bytes, const Geometry& g) {
   std::uint8_t* ring = r.ring_to_host;
   std::uint64_t mask = g.ring_bytes - 1;
   std::memcpy(ring + (at & mask), &h, sizeof h);
@@ -415,8 +416,8 @@ RC_GTEST_PROP(RingProps, RandomSegmentContentsNeverEscapeAsAnythingButErrors,
   RingFixture f;
   LaneRegion& r = f.raw();
   auto* ctl = reinterpret_cast<std::uint8_t*>(&r.control->to_host);
-  std::memcpy(ctl, control.data(), std::min(control.size(), sizeof(RingControl)));
-  std::memcpy(r.ring_to_host, ring.data(), std::min<std::size_t>(ring.size(), 4096));
+  std::copy_n(control.begin(), std::min(control.size(), sizeof(RingControl)), ctl);
+  std::copy_n(ring.begin(), std::min<std::size_t>(ring.size(), 4096), r.ring_to_host);
   if (*rc::gen::arbitrary<bool>()) publish(r, head % 8192);
   for (int i = 0; i < 4; ++i) {
     auto got = f.reader().read(Deadline::after(1ms), f.shut());

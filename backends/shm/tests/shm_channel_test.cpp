@@ -3,10 +3,9 @@
 // ways (inline, through the data areas, in chunks), and a caller waiting on a
 // worker that dies learns it at once — spinning or asleep — not at its
 // deadline.
-#include <signal.h>
-
 #include <chrono>
 #include <fstream>
+#include <signal.h>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -44,7 +43,7 @@ class ShmChannel : public ::testing::Test {
   }
   static ShmOptions small() {
     ShmOptions o;
-    o.geometry.ring_bytes = 4096;       // inline up to 1 KiB
+    o.geometry.ring_bytes = 4096;      // inline up to 1 KiB
     o.geometry.data_bytes = 64 << 10;  // chunks beyond 64 KiB
     return o;
   }
@@ -95,8 +94,8 @@ TEST_F(ShmChannel, TermsOfEverySizeCrossBothWays) {
     heap_.clear();
     std::string bytes(n, '\0');
     for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>(i * 31 + n);
-    core::Term arg = core::make_tuple(heap_, {core::make_binary(heap_, bytes),
-                                              core::make_small(static_cast<std::int64_t>(n))});
+    core::Term arg = core::make_tuple(
+        heap_, {core::make_binary(heap_, bytes), core::make_small(static_cast<std::int64_t>(n))});
     auto r = call(lib, "echo", {arg});
     ASSERT_TRUE(r.ok()) << outcome_text(r);
     EXPECT_TRUE(core::identical(r.value(), arg));

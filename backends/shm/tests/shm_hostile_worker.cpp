@@ -6,18 +6,17 @@
 //
 // The library it pretends to load has these functions (all arity 0); the
 // comment says what the worker does when one is called.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "nifhost/core/atom_table.hpp"
@@ -104,20 +103,15 @@ void answer_load(Lane& lane, const Frame& f) {
   auto module = r.binary("module", 1024);
   std::string name = module && !module->empty() ? *module : "hostile";
   std::vector<std::uint8_t> out;
+  core::LibraryInfo info;
+  info.module = name;
+  info.nif_major = 2;
+  info.nif_minor = 16;
+  info.vm_variant = "beam.vanilla";
+  info.min_erts = "erts-13.0";
+  for (const char* fn : kFunctions) info.functions.push_back({fn, 0, 0});
   FrameWriter w(out, MessageKind::kLoaded, f.header.lane, f.header.request);
-  w.binary(name);
-  w.integer(2);
-  w.integer(16);
-  w.binary(std::string_view("beam.vanilla"));
-  w.binary(std::string_view("erts-13.0"));
-  w.atom(core::atoms::kFalse);
-  w.integer(0);
-  w.binary(std::string_view(""));
-  std::vector<core::Term> fns;
-  for (const char* fn : kFunctions)
-    fns.push_back(core::make_tuple(heap, {core::make_binary(heap, std::string_view(fn)),
-                                          core::make_small(0), core::make_small(0)}));
-  (void)w.term(core::make_list(heap, fns));
+  write_library_info(w, heap, info);
   auto bytes = w.finish();
   send(lane, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
 }
@@ -231,8 +225,8 @@ void serve_lane(Worker& worker, std::unique_ptr<Lane> lane) {
   Segment seg = Segment::adopt(::dup(worker.raw_fd), worker.geometry.segment_bytes()).value();
   Raw raw;
   raw.g = worker.geometry;
-  raw.mapping = seg.map(worker.geometry.lane_offset(lane->id()), worker.geometry.lane_stride())
-                    .value();
+  raw.mapping =
+      seg.map(worker.geometry.lane_offset(lane->id()), worker.geometry.lane_stride()).value();
   raw.region = lane_region(raw.mapping->data(), worker.geometry);
   for (;;) {
     auto f = lane->receive(Deadline::never());

@@ -2,12 +2,11 @@
 // killed at random moments. Every call ends — with its own answer (never
 // another call's: each argument is unique and must come back identical) or a
 // contained failure — and none hangs. Runs under ThreadSanitizer in CI.
-#include <signal.h>
-
 #include <atomic>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <random>
+#include <signal.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +38,8 @@ std::string payload(int thread, std::uint64_t seq) {
   static constexpr std::size_t kSizes[] = {0, 40, 900, 3000, 70'000, 300'000};
   std::size_t n = kSizes[(seq * 7 + static_cast<std::uint64_t>(thread)) % std::size(kSizes)];
   std::string s(n, '\0');
-  std::uint32_t x = static_cast<std::uint32_t>(seq * 2654435761u) ^
-                    static_cast<std::uint32_t>(thread + 1);
+  std::uint32_t x =
+      static_cast<std::uint32_t>(seq * 2654435761u) ^ static_cast<std::uint32_t>(thread + 1);
   for (char& c : s) {
     x = x * 1103515245u + 12345u;
     c = static_cast<char>(x >> 24);
@@ -61,8 +60,8 @@ TEST(ShmStress, EveryCallGetsItsOwnAnswerOrAContainedFailureWhileWorkersDie) {
   process::IsolatedConfig config;
   config.max_lanes = 8;
   ShmOptions options;
-  options.geometry.ring_bytes = 16 << 10;     // inline up to 4 KiB
-  options.geometry.data_bytes = 128 << 10;    // chunks beyond 128 KiB
+  options.geometry.ring_bytes = 16 << 10;   // inline up to 4 KiB
+  options.geometry.data_bytes = 128 << 10;  // chunks beyond 128 KiB
   auto backend = make_shm_backend(host, config, options).value();
   auto& isolated = dynamic_cast<IsolatedBackend&>(*backend);
   core::LibrarySpec spec;

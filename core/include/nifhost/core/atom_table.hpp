@@ -23,11 +23,24 @@ enum class AtomError {
 const char* atom_error_text(AtomError e);
 
 // Atoms every component needs, at fixed indexes (created when the table is).
-#define NIFHOST_FIXED_ATOMS(X)                                                         \
-  X(False, "false") X(True, "true") X(Ok, "ok") X(Error, "error") X(Undefined, "undefined") \
-  X(Badarg, "badarg") X(Nonode, "nonode@nohost") X(Exit, "exit") X(Throw, "throw")          \
-  X(Nif, "nif") X(Badmatch, "badmatch") X(Enomem, "enomem") X(Timeout, "timeout")           \
-  X(Infinity, "infinity") X(Normal, "normal") X(Undef, "undef") X(Nifhost, "nifhost")
+#define NIFHOST_FIXED_ATOMS(X) \
+  X(False, "false")            \
+  X(True, "true")              \
+  X(Ok, "ok")                  \
+  X(Error, "error")            \
+  X(Undefined, "undefined")    \
+  X(Badarg, "badarg")          \
+  X(Nonode, "nonode@nohost")   \
+  X(Exit, "exit")              \
+  X(Throw, "throw")            \
+  X(Nif, "nif")                \
+  X(Badmatch, "badmatch")      \
+  X(Enomem, "enomem")          \
+  X(Timeout, "timeout")        \
+  X(Infinity, "infinity")      \
+  X(Normal, "normal")          \
+  X(Undef, "undef")            \
+  X(Nifhost, "nifhost")
 
 namespace atoms {
 enum FixedAtomIndex : std::uint32_t {
@@ -36,7 +49,8 @@ enum FixedAtomIndex : std::uint32_t {
 #undef NIFHOST_ATOM_ENUM
       kFixedCount
 };
-#define NIFHOST_ATOM_CONST(name, text) inline constexpr Term k##name = make_atom_term(k##name##Index);
+#define NIFHOST_ATOM_CONST(name, text) \
+  inline constexpr Term k##name = make_atom_term(k##name##Index);
 NIFHOST_FIXED_ATOMS(NIFHOST_ATOM_CONST)
 #undef NIFHOST_ATOM_CONST
 }  // namespace atoms

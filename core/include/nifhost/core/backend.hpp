@@ -77,7 +77,7 @@ struct LibraryInfo {
   int nif_major = 0, nif_minor = 0;  // the ErlNifEntry's version (0.0 for metadata libraries)
   std::string vm_variant;
   std::string min_erts;
-  bool via_metadata = false;  // loaded through nif_get_metadata, not nif_init
+  bool via_metadata = false;      // loaded through nif_get_metadata, not nif_init
   unsigned metadata_version = 0;  // the metadata table's abi_version (metadata libraries)
   std::string module_version;     // the metadata's module_version (metadata libraries)
   std::vector<FunctionInfo> functions;

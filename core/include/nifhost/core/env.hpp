@@ -32,9 +32,9 @@ class ResourceTypeRegistry;
 
 // What the enif ABI keeps for each loaded library instance.
 struct LibraryContext {
-  std::string module;          // the module name from the ErlNifEntry
+  std::string module;  // the module name from the ErlNifEntry
   Term module_atom = kNilTerm;
-  void* priv_data = nullptr;   // set by load/upgrade, read by enif_priv_data
+  void* priv_data = nullptr;  // set by load/upgrade, read by enif_priv_data
   HostServices* host = nullptr;
   // Resource types opened by this instance (enif_open_resource_type[_x|_y]);
   // allowed only while load/upgrade runs, as in the BEAM.
@@ -71,11 +71,11 @@ struct ScheduledNif {
 
 struct enif_environment_t {
   nifhost::core::EnvKind kind = nifhost::core::EnvKind::kCallback;
-  nifhost::core::Heap* heap = nullptr;                // where this env's terms live
-  std::unique_ptr<nifhost::core::Heap> owned_heap;    // allocated envs own theirs
-  nifhost::core::LibraryContext* library = nullptr;   // null for allocated envs
+  nifhost::core::Heap* heap = nullptr;               // where this env's terms live
+  std::unique_ptr<nifhost::core::Heap> owned_heap;   // allocated envs own theirs
+  nifhost::core::LibraryContext* library = nullptr;  // null for allocated envs
   nifhost::core::HostServices* host = nullptr;
-  nifhost::core::Term self = nifhost::core::kNilTerm; // owning process (process-bound)
+  nifhost::core::Term self = nifhost::core::kNilTerm;  // owning process (process-bound)
   bool exception_pending = false;
   nifhost::core::Term exception_reason = nifhost::core::kNilTerm;
   std::optional<nifhost::core::ScheduledNif> scheduled;

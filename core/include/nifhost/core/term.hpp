@@ -93,9 +93,7 @@ constexpr bool is_local_port(Term t) { return (t & tag::kImmed1Mask) == tag::kPo
 inline constexpr std::int64_t kSmallMax = (std::int64_t{1} << 59) - 1;
 inline constexpr std::int64_t kSmallMin = -(std::int64_t{1} << 59);
 constexpr bool fits_small(std::int64_t v) { return v >= kSmallMin && v <= kSmallMax; }
-constexpr Term make_small(std::int64_t v) {
-  return (static_cast<Term>(v) << 4) | tag::kSmall;
-}
+constexpr Term make_small(std::int64_t v) { return (static_cast<Term>(v) << 4) | tag::kSmall; }
 constexpr std::int64_t small_value(Term t) { return static_cast<std::int64_t>(t) >> 4; }
 
 constexpr Term make_atom_term(std::uint32_t index) {

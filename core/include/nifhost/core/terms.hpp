@@ -82,9 +82,9 @@ inline constexpr std::size_t kHeapBinaryMax = 64;
 
 struct BitstringView {
   const std::uint8_t* data;
-  std::size_t byte_size;        // complete bytes
-  unsigned trailing_bits;       // bits in a final partial byte (0..7)
-  OffHeapObject* owner;         // refc binary holding the bytes, or nullptr
+  std::size_t byte_size;   // complete bytes
+  unsigned trailing_bits;  // bits in a final partial byte (0..7)
+  OffHeapObject* owner;    // refc binary holding the bytes, or nullptr
   bool is_binary() const { return trailing_bits == 0; }
   std::size_t bit_size() const { return byte_size * 8 + trailing_bits; }
   std::span<const std::uint8_t> bytes() const { return {data, byte_size}; }
@@ -125,7 +125,8 @@ struct PidView {
 };
 PidView pid_view(Term t);
 // Local when node is nonode@nohost with creation 0 and serial fits, else external.
-Term make_pid(Heap& heap, Term node, std::uint32_t id, std::uint32_t serial, std::uint32_t creation);
+Term make_pid(Heap& heap, Term node, std::uint32_t id, std::uint32_t serial,
+              std::uint32_t creation);
 
 struct PortView {
   Term node;
@@ -138,7 +139,7 @@ Term make_port(Heap& heap, Term node, std::uint64_t id, std::uint32_t creation);
 struct RefView {
   Term node;
   std::uint32_t creation;
-  std::size_t count;    // number of 32-bit id words (1..5)
+  std::size_t count;  // number of 32-bit id words (1..5)
   std::uint32_t id[5];
 };
 // For kRef terms only (resources and handles are encoded by their owners).

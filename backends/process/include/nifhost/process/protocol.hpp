@@ -19,6 +19,7 @@
 
 #include <tl/expected.hpp>
 
+#include "nifhost/core/backend.hpp"
 #include "nifhost/core/etf.hpp"
 #include "nifhost/core/heap.hpp"
 #include "nifhost/core/term.hpp"
@@ -157,6 +158,10 @@ class PayloadReader {
   const core::DecodeOptions& options_;
   unsigned index_ = 0;
 };
+
+// The LOADED payload: what a worker loaded, as the host's LibraryInfo (the
+// host's parse_loaded reads it back). `heap` holds the function list's terms.
+void write_library_info(FrameWriter& w, core::Heap& heap, const core::LibraryInfo& info);
 
 // Decode options for the wire: pids, ports and references any nifhost VM
 // makes are accepted (see DecodeOptions::beam_identifier_limits).

@@ -47,7 +47,7 @@ static_assert(sizeof(RecordHeader) == kRecordHeaderBytes);
 // command line and checks them against the segment header.
 struct Geometry {
   std::uint32_t ring_bytes = 64u << 10;   // each ring; a power of two, at least one page
-  std::uint64_t data_bytes = 8ull << 20;   // each data area; a multiple of the page size
+  std::uint64_t data_bytes = 8ull << 20;  // each data area; a multiple of the page size
   std::uint32_t max_lanes = 64;
 
   // Frames up to this size travel inline in the ring; larger ones through the
@@ -78,15 +78,15 @@ struct SegmentHeader {
 // other side reads it (and, to wake its own sleeping thread when it shuts a
 // lane down, may bump a bell — a bell carries no information).
 struct alignas(64) ProducerLine {
-  std::uint64_t head;              // bytes published (monotonic; position = head % ring_bytes)
-  std::uint32_t data_bell;         // futex word the consumer sleeps on; bumped on publish
+  std::uint64_t head;               // bytes published (monotonic; position = head % ring_bytes)
+  std::uint32_t data_bell;          // futex word the consumer sleeps on; bumped on publish
   std::uint32_t producer_sleeping;  // producers asleep waiting for space
-  std::uint32_t closed;            // 1: the producer will send nothing more
+  std::uint32_t closed;             // 1: the producer will send nothing more
 };
 struct alignas(64) ConsumerLine {
-  std::uint64_t tail;              // bytes consumed
-  std::uint64_t data_done;         // sequence of the last data-area frame the consumer let go of
-  std::uint32_t space_bell;        // futex word the producer sleeps on; bumped on consume
+  std::uint64_t tail;               // bytes consumed
+  std::uint64_t data_done;          // sequence of the last data-area frame the consumer let go of
+  std::uint32_t space_bell;         // futex word the producer sleeps on; bumped on consume
   std::uint32_t consumer_sleeping;  // consumers asleep waiting for a record
 };
 struct RingControl {

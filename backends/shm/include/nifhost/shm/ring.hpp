@@ -70,10 +70,9 @@ class RingWriter {
 
  private:
   struct Cursor;
-  tl::expected<void, ChannelError> put_record(RecordKind kind, std::uint64_t extra,
-                                              Cursor* bytes, std::size_t count,
-                                              std::uint32_t size, Deadline deadline,
-                                              const std::atomic<bool>& shut);
+  tl::expected<void, ChannelError> put_record(RecordKind kind, std::uint64_t extra, Cursor* bytes,
+                                              std::size_t count, std::uint32_t size,
+                                              Deadline deadline, const std::atomic<bool>& shut);
   bool data_area_free(Deadline deadline);
 
   RingControl& control_;
@@ -131,10 +130,10 @@ class RingReader {
   DataMode mode_;
   std::shared_ptr<Mapping> keep_;
 
-  std::uint64_t tail_ = 0;      // private: what this end has consumed
-  std::uint64_t data_seq_ = 0;  // private: the last data-area sequence seen
-  bool broken_ = false;         // a protocol error was reported
-  std::vector<std::uint8_t> small_;  // the last inline frame, copied out
+  std::uint64_t tail_ = 0;                  // private: what this end has consumed
+  std::uint64_t data_seq_ = 0;              // private: the last data-area sequence seen
+  bool broken_ = false;                     // a protocol error was reported
+  std::vector<std::uint8_t> small_;         // the last inline frame, copied out
   core::RefcBinary* assembling_ = nullptr;  // a chunked frame being put together
   std::size_t assembled_ = 0;
   std::uint64_t assembling_total_ = 0;

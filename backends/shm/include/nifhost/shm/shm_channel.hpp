@@ -9,7 +9,8 @@
 // every call and are where the time goes: no system call on the way when
 // both sides are spinning, one FUTEX_WAKE when the peer sleeps.
 //
-//   auto backend = IsolatedBackend(BackendKind::kShm, vm, std::make_unique<ShmChannelFactory>(), {});
+//   auto backend = IsolatedBackend(BackendKind::kShm, vm, std::make_unique<ShmChannelFactory>(),
+//   {});
 //   // worker: static constexpr ChannelKind kChannels[] = {{"shm", &attach_shm_channel}};
 #include <cstddef>
 #include <cstdint>
@@ -58,7 +59,6 @@ enum class Side { kHost, kWorker };
 // place. Exposed for tests and benchmarks.
 std::unique_ptr<process::Lane> make_shm_lane(std::shared_ptr<Mapping> region, std::uint32_t id,
                                              const Geometry& geometry, Side side,
-                                             const WaitPolicy& policy,
-                                             std::size_t max_frame_bytes);
+                                             const WaitPolicy& policy, std::size_t max_frame_bytes);
 
 }  // namespace nifhost::shm
