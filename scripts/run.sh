@@ -10,6 +10,7 @@ scripts/setup.sh
 cmake --preset release >/dev/null
 # Only what compare runs: the command, the worker, the NIF suites and the benchmarks.
 cmake --build --preset release -j "${NIFHOST_JOBS:-$(nproc)}" --target \
-  nifhost nifhost-worker nif_suites nifhost_bench_calls nifhost_bench_shm nifhost_bench_anchors
+  nifhost nifhost-worker nif_suites nifhost_bench_calls nifhost_bench_shm nifhost_bench_anchors \
+  nifhost_bench_families
 build/release/bin/nifhost compare "$@"
 echo "report: $(pwd)/reports/out/report.html (and report.md, summary.json)" >&2
