@@ -26,8 +26,8 @@ using nifhost::core::test::oracle;
 using nifhost::core::test::TestEnv;
 using nifhost::testing::Bytes;
 
-// AddressSanitizer aborts on an impossible allocation instead of failing it.
-#if defined(__SANITIZE_ADDRESS__)
+// A sanitizer's allocator aborts on an impossible allocation instead of failing it.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kHugeAllocationsFail = false;
 #else
 constexpr bool kHugeAllocationsFail = true;
